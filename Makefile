@@ -1,0 +1,45 @@
+# Tandem — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck imports pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+## run: venv, install, migrate, seed the demo org when empty, serve http://$(HOST):$(PORT)
+run: $(STAMP)
+	$(BIN)/tandem db upgrade
+	$(BIN)/tandem demo seed --org demo --people 2000 --seed 7 --if-empty
+	TANDEM_DEV_PLATFORM=$${TANDEM_DEV_PLATFORM:-1} $(BIN)/tandem serve --host $(HOST) --port $(PORT)
+
+## test: venv, install with dev extras, lint, type-check, import contracts, tests
+test: $(STAMP) lint typecheck imports pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy plugin connectors
+
+imports: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_matching.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

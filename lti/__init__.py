@@ -1,0 +1,35 @@
+"""Tandem's web app and composition root (LTI 1.3 tool, pages, CLI)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["create_app"]
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app. Only builds: no I/O, no migrations, no network.
+
+    Args:
+        test_config: Overrides applied last (tests); when given, the environment is not read.
+    """
+    from lti import cli, db, errors, views
+    from lti.config import load_config
+
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, test_config)
+    db.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(views.bp)
+    cli.init_app(app)
+
+    @app.after_request
+    def _security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        return response
+
+    return app

@@ -1,0 +1,65 @@
+"""Configuration: defaults, then ``TANDEM_*`` environment variables, then test overrides.
+
+Only :func:`load_config` reads the environment, and only when the factory runs — never at
+import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+__all__ = ["DEFAULTS", "DEV_SECRET_KEY", "load_config", "normalise_database_url"]
+
+DEV_SECRET_KEY = "tandem-development-key-not-for-production"  # noqa: S105 (documented dev default)
+
+DEFAULTS: dict[str, Any] = {
+    # "development" or "production"; production refuses the dev secret and dev platform.
+    "ENV": "development",
+    # Used for Flask sessions, CSRF and to derive the key that encrypts secrets at rest.
+    "SECRET_KEY": None,
+    # None means: a SQLite file under the instance folder.
+    "DATABASE_URL": None,
+    "SQLALCHEMY_ECHO": False,
+    # Public base URL of this deployment (LTI redirect URIs, JWKS …).
+    "BASE_URL": "http://127.0.0.1:5000",
+    "DEV_PLATFORM": False,
+    # Connector registry: name -> "package.module:Class" (built in create_app).
+    "CONNECTORS": {},
+    "JSON_SORT_KEYS": False,
+}
+
+
+def normalise_database_url(url: str) -> str:
+    """Make ``postgres://`` and ``postgresql://`` URLs use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config``: defaults → ``TANDEM_*`` env → ``DATABASE_URL`` env → test overrides."""
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        app.config.from_prefixed_env("TANDEM")
+        if not app.config.get("DATABASE_URL") and os.environ.get("DATABASE_URL"):
+            app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    else:
+        app.config.from_mapping(test_config)
+
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "tandem.db")
+    app.config["DATABASE_URL"] = normalise_database_url(str(app.config["DATABASE_URL"]))
+
+    production = app.config["ENV"] == "production"
+    if not app.config.get("SECRET_KEY"):
+        if production:
+            raise RuntimeError("TANDEM_SECRET_KEY must be set when TANDEM_ENV=production")
+        app.config["SECRET_KEY"] = DEV_SECRET_KEY
+    if production and app.config.get("DEV_PLATFORM"):
+        raise RuntimeError("TANDEM_DEV_PLATFORM is refused when TANDEM_ENV=production")
+    app.config["DEV_PLATFORM"] = bool(app.config.get("DEV_PLATFORM"))

@@ -1,0 +1,113 @@
+"""Errors raised by the core. The web layer and CLI map them to 4xx / exit codes.
+
+Tree::
+
+    PluginError
+    ├── NotFound              an id or slug that does not exist (in this organization)
+    ├── ValidationError       bad input; nothing was written
+    ├── ConflictError         a rule of the domain refuses the change (duplicate, wrong state)
+    ├── PermissionDenied      the actor may not see or do this
+    ├── MatchError            matching could not run
+    ├── TrackingError         a tandem/session/assessment rule refused the change
+    └── ConnectorError(connector, status)
+        ├── ConnectorAuthError      401/403, never retried
+        ├── ConnectorUnavailable    timeout, 429, 5xx; retriable
+        └── ConnectorDataError      the vendor sent something we cannot read
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConflictError",
+    "ConnectorAuthError",
+    "ConnectorDataError",
+    "ConnectorError",
+    "ConnectorUnavailable",
+    "MatchError",
+    "NotFound",
+    "PermissionDenied",
+    "PluginError",
+    "TrackingError",
+    "ValidationError",
+]
+
+
+class PluginError(Exception):
+    """Base of every error the core raises on purpose; its message is safe to show."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        """Create the error.
+
+        Args:
+            message: What was wrong, in words a user can act on.
+            field: The input field at fault, when there is one.
+        """
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(PluginError):
+    """The thing asked for does not exist (or not in this organization)."""
+
+    status_code = 404
+
+
+class ValidationError(PluginError):
+    """The input is malformed or out of range."""
+
+    status_code = 400
+
+
+class ConflictError(PluginError):
+    """The input is well-formed but a domain rule refuses it."""
+
+    status_code = 409
+
+
+class PermissionDenied(PluginError):
+    """The actor may not see or do this."""
+
+    status_code = 403
+
+
+class MatchError(PluginError):
+    """Matching could not run or its input is invalid."""
+
+
+class TrackingError(ConflictError):
+    """A tandem, session, assessment or completion rule refused the change."""
+
+
+class ConnectorError(PluginError):
+    """An external system failed; carries the connector name and HTTP status."""
+
+    status_code = 502
+
+    def __init__(self, message: str, *, connector: str, status: int | None = None) -> None:
+        """Create the error.
+
+        Args:
+            message: What failed; URLs must already be redacted.
+            connector: The connector name, e.g. ``successfactors``.
+            status: The HTTP status, when there was a response.
+        """
+        super().__init__(message)
+        self.connector = connector
+        self.status = status
+
+
+class ConnectorAuthError(ConnectorError):
+    """Credentials were refused (401/403). Never retried."""
+
+
+class ConnectorUnavailable(ConnectorError):
+    """Timeout, connection error, 429 or 5xx. Safe to retry later."""
+
+    status_code = 503
+
+
+class ConnectorDataError(ConnectorError):
+    """The system answered with data we cannot read."""

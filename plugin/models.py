@@ -1,0 +1,829 @@
+"""The domain model of Tandem (DESIGN §2), typed SQLAlchemy 2.
+
+Every row except :class:`Organization` belongs to one organization (tenant) and
+carries ``org_id``; every unique key of a tenant-owned table is scoped by it, so
+two organizations can never collide and nothing crosses organizations.
+
+Privacy by design: there is no birth date or age anywhere. "Junior" and
+"senior" come from grade, tenure and the role a person chooses.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from plugin.db import Base, UTCDateTime, str_enum, utcnow
+
+__all__ = [
+    "Action",
+    "Assessment",
+    "AssessmentAnswer",
+    "AssessmentKind",
+    "AuditEvent",
+    "Completion",
+    "Connection",
+    "ConnectionKind",
+    "Consent",
+    "Enrollment",
+    "EnrollmentRole",
+    "EnrollmentStatus",
+    "Feedback",
+    "Goal",
+    "GoalStatus",
+    "MatchRun",
+    "MatchRunStatus",
+    "MentoringSession",
+    "Organization",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Person",
+    "PersonIdentity",
+    "PersonSkill",
+    "Program",
+    "ProgramFormat",
+    "ProgramStatus",
+    "QuarantinedRecord",
+    "SessionStatus",
+    "Skill",
+    "SkillCategory",
+    "SkillIdentity",
+    "SkillSource",
+    "SurveyAnswer",
+    "SyncRun",
+    "SyncStatus",
+    "Tandem",
+    "TandemMember",
+    "TandemStatus",
+]
+
+
+# --------------------------------------------------------------------------- enums
+
+
+class ProgramFormat(enum.StrEnum):
+    """How a program groups people."""
+
+    ONE_TO_ONE = "one_to_one"
+    GROUP = "group"
+    BIDIRECTIONAL = "bidirectional"
+    PROJECT = "project"
+
+
+class ProgramStatus(enum.StrEnum):
+    """Lifecycle of a program: draft → enrolling → matching → running → closed."""
+
+    DRAFT = "draft"
+    ENROLLING = "enrolling"
+    MATCHING = "matching"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+class EnrollmentRole(enum.StrEnum):
+    """Mentor = the junior who teaches; mentee = the senior who learns."""
+
+    MENTOR = "mentor"
+    MENTEE = "mentee"
+
+
+class EnrollmentStatus(enum.StrEnum):
+    """An enrollment is active until the person withdraws their consent."""
+
+    ACTIVE = "active"
+    WITHDRAWN = "withdrawn"
+
+
+class SkillCategory(enum.StrEnum):
+    """The three families of reverse-mentoring topics."""
+
+    TECHNOLOGY = "technology"
+    WAYS_OF_WORKING = "ways_of_working"
+    CULTURE_DIVERSITY = "culture_diversity"
+
+
+class SkillSource(enum.StrEnum):
+    """Where a skill level came from."""
+
+    HRIS = "hris"
+    SELF_ASSESSMENT = "self_assessment"
+    PROGRAM_ASSESSMENT = "program_assessment"
+
+
+class MatchRunStatus(enum.StrEnum):
+    """A solver run: it ran (or failed), then a coordinator approves or discards it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    APPROVED = "approved"
+    DISCARDED = "discarded"
+
+
+class TandemStatus(enum.StrEnum):
+    """proposed → accepted → active → completed | dissolved (rejected from proposed)."""
+
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    DISSOLVED = "dissolved"
+    REJECTED = "rejected"
+
+
+class SessionStatus(enum.StrEnum):
+    """A mentoring session is planned, then held or cancelled."""
+
+    PLANNED = "planned"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+class GoalStatus(enum.StrEnum):
+    """Progress of a tandem goal."""
+
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    MET = "met"
+    DROPPED = "dropped"
+
+
+class AssessmentKind(enum.StrEnum):
+    """Self-assessment moments."""
+
+    PRE = "pre"
+    POST = "post"
+    FOLLOW_UP = "follow_up"
+
+
+class OutboxStatus(enum.StrEnum):
+    """Delivery state of a write-back message."""
+
+    PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+
+
+class ConnectionKind(enum.StrEnum):
+    """External systems Tandem syncs with."""
+
+    SUCCESSFACTORS = "successfactors"
+    WORKDAY = "workday"
+    MOODLE = "moodle"
+
+
+class SyncStatus(enum.StrEnum):
+    """Outcome of one sync run."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+def _org_fk() -> Mapped[int]:
+    return mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+
+
+# --------------------------------------------------------------------------- tenancy
+
+
+class Organization(Base):
+    """A tenant. Nothing ever crosses organizations."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # How LTI users are linked to HRIS people: "email" or "sourcedid".
+    identity_link_rule: Mapped[str] = mapped_column(String(16), default="email")
+    # Personal data of people inactive for longer than this is erased (None: keep).
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("identity_link_rule IN ('email', 'sourcedid')", name="link_rule"),
+        CheckConstraint("retention_days IS NULL OR retention_days > 0", name="retention"),
+    )
+
+
+# --------------------------------------------------------------------------- people
+
+
+class Person(Base):
+    """One human, whatever systems they come from."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    given_name: Mapped[str] = mapped_column(String(120))
+    family_name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    department: Mapped[str | None] = mapped_column(String(120), default=None)
+    division: Mapped[str | None] = mapped_column(String(120), default=None)
+    location: Mapped[str | None] = mapped_column(String(120), default=None)
+    country: Mapped[str | None] = mapped_column(String(2), default=None)
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    job_title: Mapped[str | None] = mapped_column(String(200), default=None)
+    job_level: Mapped[int | None] = mapped_column(Integer, default=None)
+    hire_date: Mapped[date | None] = mapped_column(Date, default=None)
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True, default=None
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    manager: Mapped[Person | None] = relationship(remote_side=[id], lazy="raise_on_sql")
+    identities: Mapped[list[PersonIdentity]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", order_by="PersonIdentity.id"
+    )
+
+    __table_args__ = (
+        Index("ix_people_org_id_email", "org_id", "email"),
+        CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
+    )
+
+    @property
+    def full_name(self) -> str:
+        """Given and family name."""
+        return f"{self.given_name} {self.family_name}"
+
+
+class PersonIdentity(Base):
+    """A person's id in one source: ``successfactors:<conn>``, ``lti:<reg>``, etc."""
+
+    __tablename__ = "person_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(120))
+    external_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    person: Mapped[Person] = relationship(back_populates="identities")
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "source", "external_id"),
+        UniqueConstraint("org_id", "person_id", "source"),
+    )
+
+
+class Skill(Base):
+    """A competency, e.g. ``AI-TOOLS`` in category Technology."""
+
+    __tablename__ = "skills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    name_de: Mapped[str | None] = mapped_column(String(200), default=None)
+    category: Mapped[SkillCategory] = mapped_column(str_enum(SkillCategory, "skill_category"))
+
+    identities: Mapped[list[SkillIdentity]] = relationship(
+        back_populates="skill", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (UniqueConstraint("org_id", "code"),)
+
+
+class SkillIdentity(Base):
+    """A skill's id in one source (SuccessFactors competency, Moodle competency …)."""
+
+    __tablename__ = "skill_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    skill_id: Mapped[int] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(120))
+    external_id: Mapped[str] = mapped_column(String(255))
+
+    skill: Mapped[Skill] = relationship(back_populates="identities")
+
+    __table_args__ = (UniqueConstraint("org_id", "source", "external_id"),)
+
+
+class PersonSkill(Base):
+    """A person's level (1–5) in one skill, from one source, at one date."""
+
+    __tablename__ = "person_skills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    skill_id: Mapped[int] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    source: Mapped[SkillSource] = mapped_column(str_enum(SkillSource, "skill_source"))
+    assessed_on: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "person_id", "skill_id", "source"),
+        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
+    )
+
+
+# --------------------------------------------------------------------------- programs
+
+
+class Program(Base):
+    """A cohort running one reverse-mentoring format over a period."""
+
+    __tablename__ = "programs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[ProgramFormat] = mapped_column(str_enum(ProgramFormat, "program_format"))
+    status: Mapped[ProgramStatus] = mapped_column(
+        str_enum(ProgramStatus, "program_status"), default=ProgramStatus.DRAFT
+    )
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    cadence_days: Mapped[int] = mapped_column(Integer, default=30)
+    min_session_minutes: Mapped[int] = mapped_column(Integer, default=30)
+    target_sessions: Mapped[int] = mapped_column(Integer, default=6)
+    # Months from 1, e.g. month 1 is "Developer experience".
+    theme_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Weights, hard rules, objective, group sizes — validated by plugin.services.
+    matching_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Keys min_sessions, min_minutes, require_post_assessment.
+    completion_rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    confidentiality_text: Mapped[str] = mapped_column(Text, default="")
+    confidentiality_version: Mapped[str] = mapped_column(String(32), default="1")
+    require_senior_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "name"),
+        CheckConstraint("ends_on > starts_on", name="dates"),
+        CheckConstraint("cadence_days > 0", name="cadence"),
+        CheckConstraint("min_session_minutes > 0", name="min_minutes"),
+        CheckConstraint("target_sessions > 0", name="target_sessions"),
+    )
+
+
+class Enrollment(Base):
+    """A person in a program as mentor (junior) or mentee (senior), by consent."""
+
+    __tablename__ = "enrollments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[EnrollmentRole] = mapped_column(str_enum(EnrollmentRole, "enrollment_role"))
+    status: Mapped[EnrollmentStatus] = mapped_column(
+        str_enum(EnrollmentStatus, "enrollment_status"), default=EnrollmentStatus.ACTIVE
+    )
+    consent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    consent_version: Mapped[str] = mapped_column(String(32))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # {"AI-TOOLS": 4, ...}: topic code -> level offered (mentor) / wanted (mentee)
+    topics_offered: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    topics_wanted: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Keys weekdays, hours, mode (remote / in_person / hybrid), note.
+    availability: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    avoid_person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    prefer_person_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    person: Mapped[Person] = relationship(lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "program_id", "person_id", "role"),
+        CheckConstraint("capacity >= 1", name="capacity"),
+    )
+
+
+class Consent(Base):
+    """What a person agreed to, when, and which version — and its withdrawal."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    program_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True, default=None
+    )
+    # What was agreed to: participation, confidentiality, or data of one category.
+    purpose: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    given_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+class MatchRun(Base):
+    """One solver run: inputs, settings, objective, result and who approved it."""
+
+    __tablename__ = "match_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[MatchRunStatus] = mapped_column(str_enum(MatchRunStatus, "match_run_status"))
+    objective: Mapped[str] = mapped_column(String(32))
+    solver: Mapped[str] = mapped_column(String(64))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    objective_value: Mapped[float | None] = mapped_column(Float, default=None)
+    optimal: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    started_by: Mapped[str] = mapped_column(String(200))
+    approved_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Tandem(Base):
+    """A pair or group produced by a match run (or formed by hand)."""
+
+    __tablename__ = "tandems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    match_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("match_runs.id", ondelete="SET NULL"), index=True, default=None
+    )
+    status: Mapped[TandemStatus] = mapped_column(
+        str_enum(TandemStatus, "tandem_status"), default=TandemStatus.PROPOSED
+    )
+    score: Mapped[float | None] = mapped_column(Float, default=None)
+    # Factor breakdown plus rendered English and German sentences.
+    explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Kick-off: expectations, goals, meeting mode.
+    kickoff: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dissolved_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    dissolved_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    no_fault: Mapped[bool] = mapped_column(Boolean, default=False)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    members: Mapped[list[TandemMember]] = relationship(
+        back_populates="tandem", cascade="all, delete-orphan", order_by="TandemMember.id"
+    )
+
+
+class TandemMember(Base):
+    """A person in a tandem, with their consent and confidentiality acceptance."""
+
+    __tablename__ = "tandem_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    tandem_id: Mapped[int] = mapped_column(ForeignKey("tandems.id", ondelete="CASCADE"), index=True)
+    enrollment_id: Mapped[int] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    role: Mapped[EnrollmentRole] = mapped_column(str_enum(EnrollmentRole, "member_role"))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    confidentiality_accepted_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(), default=None
+    )
+
+    tandem: Mapped[Tandem] = relationship(back_populates="members")
+
+    __table_args__ = (UniqueConstraint("org_id", "tandem_id", "person_id"),)
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+class MentoringSession(Base):
+    """A meeting of a tandem: planned, held or cancelled."""
+
+    __tablename__ = "mentoring_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    tandem_id: Mapped[int] = mapped_column(ForeignKey("tandems.id", ondelete="CASCADE"), index=True)
+    status: Mapped[SessionStatus] = mapped_column(
+        str_enum(SessionStatus, "session_status"), default=SessionStatus.PLANNED
+    )
+    scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    held_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    theme: Mapped[str | None] = mapped_column(String(200), default=None)
+    topic: Mapped[str | None] = mapped_column(String(200), default=None)
+    cancelled_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    cancelled_by_role: Mapped[EnrollmentRole | None] = mapped_column(
+        str_enum(EnrollmentRole, "cancelled_by_role"), default=None
+    )
+    cancel_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # Visible only to the tandem's members (enforced in plugin services).
+    private_notes: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("minutes IS NULL OR minutes > 0", name="minutes_positive"),
+        Index("ix_mentoring_sessions_tandem_id_status", "tandem_id", "status"),
+    )
+
+
+class Feedback(Base):
+    """One member's feedback after one session (two-way), with the junior's safety pulse."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("mentoring_sessions.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    role: Mapped[EnrollmentRole] = mapped_column(str_enum(EnrollmentRole, "feedback_role"))
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    safety_pulse: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "session_id", "author_id"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+        CheckConstraint("safety_pulse IS NULL OR safety_pulse BETWEEN 1 AND 5", name="pulse"),
+    )
+
+
+class Goal(Base):
+    """A goal a tandem sets itself."""
+
+    __tablename__ = "goals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    tandem_id: Mapped[int] = mapped_column(ForeignKey("tandems.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    status: Mapped[GoalStatus] = mapped_column(
+        str_enum(GoalStatus, "goal_status"), default=GoalStatus.OPEN
+    )
+    due_on: Mapped[date | None] = mapped_column(Date, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Action(Base):
+    """Something the senior changed, credited to the junior who prompted it."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    tandem_id: Mapped[int] = mapped_column(ForeignKey("tandems.id", ondelete="CASCADE"), index=True)
+    senior_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    credited_mentor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    description: Mapped[str] = mapped_column(Text)
+    taken_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Assessment(Base):
+    """A pre, post or follow-up self-assessment of one enrollment."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    enrollment_id: Mapped[int] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[AssessmentKind] = mapped_column(str_enum(AssessmentKind, "assessment_kind"))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    answers: Mapped[list[AssessmentAnswer]] = relationship(
+        back_populates="assessment", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (UniqueConstraint("org_id", "enrollment_id", "kind"),)
+
+
+class AssessmentAnswer(Base):
+    """A self-rated level (1–5) for one skill within an assessment."""
+
+    __tablename__ = "assessment_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    assessment_id: Mapped[int] = mapped_column(
+        ForeignKey("assessments.id", ondelete="CASCADE"), index=True
+    )
+    skill_id: Mapped[int] = mapped_column(ForeignKey("skills.id", ondelete="CASCADE"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+
+    assessment: Mapped[Assessment] = relationship(back_populates="answers")
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "assessment_id", "skill_id"),
+        CheckConstraint("level BETWEEN 1 AND 5", name="level_range"),
+    )
+
+
+class SurveyAnswer(Base):
+    """The end-of-program survey of one enrollment."""
+
+    __tablename__ = "survey_answers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    enrollment_id: Mapped[int] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
+    )
+    satisfaction: Mapped[int] = mapped_column(Integer)
+    relationship_formed: Mapped[bool] = mapped_column(Boolean)
+    would_continue: Mapped[bool] = mapped_column(Boolean)
+    would_do_again: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text, default=None)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "enrollment_id"),
+        CheckConstraint("satisfaction BETWEEN 1 AND 5", name="satisfaction_range"),
+    )
+
+
+class Completion(Base):
+    """An enrollment that met its program's completion rule."""
+
+    __tablename__ = "completions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    enrollment_id: Mapped[int] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE"), index=True
+    )
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sessions_held: Mapped[int] = mapped_column(Integer)
+    minutes: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (UniqueConstraint("org_id", "enrollment_id"),)
+
+
+# --------------------------------------------------------------------------- integration
+
+
+class OutboxMessage(Base):
+    """A durable write-back message (completion, hours, skill gain) to one target."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    kind: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(200))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(
+        str_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "idempotency_key"),
+        Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+
+class Connection(Base):
+    """An HRIS/LMS connection; credentials are encrypted at rest."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    kind: Mapped[ConnectionKind] = mapped_column(str_enum(ConnectionKind, "connection_kind"))
+    name: Mapped[str] = mapped_column(String(120))
+    # Non-secret settings: base URL, company id, client id …
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Fernet token of the JSON credentials; never logged.
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    watermark: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+
+class SyncRun(Base):
+    """A record of one sync of a connection, with its counts."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    full: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[SyncStatus] = mapped_column(
+        str_enum(SyncStatus, "sync_status"), default=SyncStatus.RUNNING
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    seen: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    deactivated: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    watermark_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    watermark_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class QuarantinedRecord(Base):
+    """A record a sync could not accept, with its reason and raw payload."""
+
+    __tablename__ = "quarantined_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    sync_run_id: Mapped[int] = mapped_column(
+        ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True
+    )
+    entity: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what: match approved, tandem dissolved, sync started, key rotated."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_audit_events_org_id_action", "org_id", "action"),)

@@ -1,0 +1,501 @@
+"""Programs: creation, editing, and the date and status rules.
+
+Status moves only along::
+
+    draft → enrolling ⇄ matching → running → closed
+    draft → closed, enrolling → closed           (a program cancelled before it ran)
+
+``closed`` is final. A program cannot start running after its end date, and its
+format cannot change once people have enrolled.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from plugin.errors import ConflictError, NotFound, ValidationError
+from plugin.models import Enrollment, Organization, Program, ProgramFormat, ProgramStatus
+from plugin.services import audit
+
+__all__ = [
+    "DEFAULT_MATCHING_SETTINGS",
+    "DEFAULT_THEMES",
+    "TRANSITIONS",
+    "create_program",
+    "get_program",
+    "list_programs",
+    "set_program_status",
+    "update_program",
+    "validate_completion_rule",
+    "validate_matching_settings",
+    "validate_theme_plan",
+]
+
+MAX_PROGRAM_DAYS = 3 * 366
+
+DEFAULT_THEMES = (
+    "Developer experience",
+    "New tools",
+    "Team culture",
+    "Onboarding",
+    "Career expectations",
+    "Retrospective",
+)
+
+DEFAULT_MATCHING_SETTINGS: dict[str, Any] = {
+    "objective": "best_total",
+    "weights": {
+        "topic_fit": 0.45,
+        "cross_department": 0.15,
+        "seniority_gap": 0.1,
+        "shared_language": 0.1,
+        "timezone": 0.1,
+        "preference": 0.1,
+        "previous_pairing_penalty": 0.3,
+    },
+    "max_timezone_hours": None,
+    "seniority_band": {"min": 2, "max": 12},
+    "group": {"seniors_per_group": [1, 2], "juniors_per_group": [3, 4]},
+}
+
+TRANSITIONS: dict[ProgramStatus, frozenset[ProgramStatus]] = {
+    ProgramStatus.DRAFT: frozenset({ProgramStatus.ENROLLING, ProgramStatus.CLOSED}),
+    ProgramStatus.ENROLLING: frozenset({ProgramStatus.MATCHING, ProgramStatus.CLOSED}),
+    ProgramStatus.MATCHING: frozenset({ProgramStatus.ENROLLING, ProgramStatus.RUNNING}),
+    ProgramStatus.RUNNING: frozenset({ProgramStatus.CLOSED}),
+    ProgramStatus.CLOSED: frozenset(),
+}
+
+_EDITABLE = frozenset(
+    {
+        "name",
+        "description",
+        "format",
+        "starts_on",
+        "ends_on",
+        "cadence_days",
+        "min_session_minutes",
+        "target_sessions",
+        "theme_plan",
+        "matching_settings",
+        "completion_rule",
+        "confidentiality_text",
+        "require_senior_consent",
+    }
+)
+
+
+def _int_in(value: Any, lo: int, hi: int, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValidationError(f"{field} must be a whole number from {lo} to {hi}", field=field)
+    return value
+
+
+def _number(value: Any, lo: float, hi: float, field: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not lo <= value <= hi
+    ):
+        raise ValidationError(f"{field} must be a number from {lo:g} to {hi:g}", field=field)
+    return float(value)
+
+
+def _parse_format(value: ProgramFormat | str) -> ProgramFormat:
+    try:
+        return ProgramFormat(value)
+    except ValueError:
+        choices = ", ".join(f.value for f in ProgramFormat)
+        raise ValidationError(
+            f"unknown program format {value!r}; choose one of {choices}", field="format"
+        ) from None
+
+
+def _parse_status(value: ProgramStatus | str) -> ProgramStatus:
+    try:
+        return ProgramStatus(value)
+    except ValueError:
+        choices = ", ".join(s.value for s in ProgramStatus)
+        raise ValidationError(
+            f"unknown program status {value!r}; choose one of {choices}", field="status"
+        ) from None
+
+
+def _months(starts_on: date, ends_on: date) -> int:
+    return max(1, math.ceil((ends_on - starts_on).days / 30.44))
+
+
+def validate_theme_plan(
+    plan: Sequence[Mapping[str, Any]] | None, *, starts_on: date, ends_on: date
+) -> list[dict[str, Any]]:
+    """A monthly theme plan: ``[{"month": 1, "theme": "New tools"}, ...]``.
+
+    Months count from 1, are unique and lie inside the program. ``None`` gives the
+    default six themes, cut to the program's length.
+    """
+    months = _months(starts_on, ends_on)
+    if plan is None:
+        return [{"month": i + 1, "theme": t} for i, t in enumerate(DEFAULT_THEMES[:months])]
+    if not isinstance(plan, list | tuple):
+        raise ValidationError("theme_plan must be a list of {month, theme}", field="theme_plan")
+    seen: set[int] = set()
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(plan):
+        if not isinstance(item, Mapping) or set(item) - {"month", "theme"}:
+            raise ValidationError(
+                f"theme_plan[{i}] must be an object with 'month' and 'theme'", field="theme_plan"
+            )
+        month = _int_in(item.get("month"), 1, months, f"theme_plan[{i}].month")
+        theme = item.get("theme")
+        if not isinstance(theme, str) or not theme.strip() or len(theme) > 200:
+            raise ValidationError(
+                f"theme_plan[{i}].theme must be 1–200 characters", field="theme_plan"
+            )
+        if month in seen:
+            raise ValidationError(f"theme_plan has month {month} twice", field="theme_plan")
+        seen.add(month)
+        out.append({"month": month, "theme": theme.strip()})
+    return sorted(out, key=lambda x: x["month"])
+
+
+def validate_matching_settings(settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge ``settings`` over the defaults and check every value.
+
+    Keys: ``objective`` (best_total | most_matched), ``weights`` (each 0–10),
+    ``max_timezone_hours`` (None or 0–24), ``seniority_band`` ({min, max} grade gap),
+    ``group`` ({seniors_per_group: [lo, hi] within 1–2, juniors_per_group within 3–4}).
+    """
+    merged = copy.deepcopy(DEFAULT_MATCHING_SETTINGS)
+    if settings is None:
+        return merged
+    if not isinstance(settings, Mapping):
+        raise ValidationError("matching_settings must be an object", field="matching_settings")
+    unknown = set(settings) - set(merged)
+    if unknown:
+        raise ValidationError(
+            f"unknown matching setting(s): {', '.join(sorted(unknown))}", field="matching_settings"
+        )
+    if "objective" in settings:
+        if settings["objective"] not in ("best_total", "most_matched"):
+            raise ValidationError(
+                "objective must be best_total or most_matched", field="matching_settings"
+            )
+        merged["objective"] = settings["objective"]
+    weights = settings.get("weights", {})
+    if not isinstance(weights, Mapping):
+        raise ValidationError("weights must be an object", field="matching_settings")
+    for key, value in weights.items():
+        if key not in merged["weights"]:
+            raise ValidationError(f"unknown weight {key!r}", field="matching_settings")
+        merged["weights"][key] = _number(value, 0, 10, f"weights.{key}")
+    if "max_timezone_hours" in settings:
+        tz = settings["max_timezone_hours"]
+        merged["max_timezone_hours"] = (
+            None if tz is None else _number(tz, 0, 24, "max_timezone_hours")
+        )
+    if "seniority_band" in settings:
+        band = settings["seniority_band"]
+        if not isinstance(band, Mapping) or set(band) - {"min", "max"}:
+            raise ValidationError("seniority_band must be {min, max}", field="matching_settings")
+        lo = _int_in(band.get("min", 0), 0, 30, "seniority_band.min")
+        hi = _int_in(band.get("max", 30), 0, 30, "seniority_band.max")
+        if lo > hi:
+            raise ValidationError("seniority_band.min is above max", field="matching_settings")
+        merged["seniority_band"] = {"min": lo, "max": hi}
+    if "group" in settings:
+        group = settings["group"]
+        if not isinstance(group, Mapping) or set(group) - {
+            "seniors_per_group",
+            "juniors_per_group",
+        }:
+            raise ValidationError(
+                "group must be {seniors_per_group, juniors_per_group}", field="matching_settings"
+            )
+        for key, (lo_ok, hi_ok) in (("seniors_per_group", (1, 2)), ("juniors_per_group", (3, 4))):
+            if key not in group:
+                continue
+            rng = group[key]
+            if not isinstance(rng, list | tuple) or len(rng) != 2:
+                raise ValidationError(f"group.{key} must be [min, max]", field="matching_settings")
+            lo = _int_in(rng[0], lo_ok, hi_ok, f"group.{key}[0]")
+            hi = _int_in(rng[1], lo_ok, hi_ok, f"group.{key}[1]")
+            if lo > hi:
+                raise ValidationError(f"group.{key}: min is above max", field="matching_settings")
+            merged["group"][key] = [lo, hi]
+    return merged
+
+
+def validate_completion_rule(
+    rule: Mapping[str, Any] | None, *, target_sessions: int, min_session_minutes: int
+) -> dict[str, Any]:
+    """``{"min_sessions", "min_minutes", "require_post_assessment"}``; defaults from the program."""
+    out: dict[str, Any] = {
+        "min_sessions": target_sessions,
+        "min_minutes": min_session_minutes,
+        "require_post_assessment": True,
+    }
+    if rule is None:
+        return out
+    if not isinstance(rule, Mapping):
+        raise ValidationError("completion_rule must be an object", field="completion_rule")
+    unknown = set(rule) - set(out)
+    if unknown:
+        raise ValidationError(
+            f"unknown completion rule key(s): {', '.join(sorted(unknown))}",
+            field="completion_rule",
+        )
+    if "min_sessions" in rule:
+        out["min_sessions"] = _int_in(rule["min_sessions"], 1, 100, "completion_rule.min_sessions")
+    if "min_minutes" in rule:
+        out["min_minutes"] = _int_in(rule["min_minutes"], 1, 480, "completion_rule.min_minutes")
+    if "require_post_assessment" in rule:
+        if not isinstance(rule["require_post_assessment"], bool):
+            raise ValidationError(
+                "completion_rule.require_post_assessment must be true or false",
+                field="completion_rule",
+            )
+        out["require_post_assessment"] = rule["require_post_assessment"]
+    return out
+
+
+def _check_dates(starts_on: Any, ends_on: Any) -> None:
+    if not isinstance(starts_on, date) or not isinstance(ends_on, date):
+        raise ValidationError("starts_on and ends_on must be dates", field="starts_on")
+    if ends_on <= starts_on:
+        raise ValidationError(
+            f"the program must end after it starts (starts {starts_on}, ends {ends_on})",
+            field="ends_on",
+        )
+    if (ends_on - starts_on).days > MAX_PROGRAM_DAYS:
+        raise ValidationError("a program may last at most three years", field="ends_on")
+
+
+def _check_name(session: Session, org_id: int, name: Any, *, exclude: int | None = None) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
+        raise ValidationError("program name must be 1–200 characters", field="name")
+    clean: str = name.strip()
+    stmt = select(Program.id).where(Program.org_id == org_id, Program.name == clean)
+    if exclude is not None:
+        stmt = stmt.where(Program.id != exclude)
+    if session.scalar(stmt) is not None:
+        raise ConflictError(f"a program named {clean!r} already exists", field="name")
+    return clean
+
+
+def create_program(
+    session: Session,
+    *,
+    org: Organization,
+    name: str,
+    format: ProgramFormat | str,
+    starts_on: date,
+    ends_on: date,
+    cadence_days: int = 30,
+    min_session_minutes: int = 30,
+    target_sessions: int = 6,
+    theme_plan: Sequence[Mapping[str, Any]] | None = None,
+    matching_settings: Mapping[str, Any] | None = None,
+    completion_rule: Mapping[str, Any] | None = None,
+    confidentiality_text: str = "",
+    description: str = "",
+    require_senior_consent: bool = True,
+    actor: str,
+) -> Program:
+    """Create a program in status draft.
+
+    Raises:
+        ValidationError: A field is malformed (dates, ranges, plan, settings).
+        ConflictError: The organization already has a program with this name.
+    """
+    name = _check_name(session, org.id, name)
+    fmt = _parse_format(format)
+    _check_dates(starts_on, ends_on)
+    cadence_days = _int_in(cadence_days, 1, 365, "cadence_days")
+    min_session_minutes = _int_in(min_session_minutes, 5, 480, "min_session_minutes")
+    target_sessions = _int_in(target_sessions, 1, 100, "target_sessions")
+    plan = validate_theme_plan(theme_plan, starts_on=starts_on, ends_on=ends_on)
+    settings = validate_matching_settings(matching_settings)
+    rule = validate_completion_rule(
+        completion_rule, target_sessions=target_sessions, min_session_minutes=min_session_minutes
+    )
+    program = Program(
+        org_id=org.id,
+        name=name,
+        description=description or "",
+        format=fmt,
+        status=ProgramStatus.DRAFT,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        cadence_days=cadence_days,
+        min_session_minutes=min_session_minutes,
+        target_sessions=target_sessions,
+        theme_plan=plan,
+        matching_settings=settings,
+        completion_rule=rule,
+        confidentiality_text=confidentiality_text or "",
+        confidentiality_version="1",
+        require_senior_consent=bool(require_senior_consent),
+    )
+    session.add(program)
+    session.flush()
+    audit.record(
+        session,
+        org_id=org.id,
+        actor=actor,
+        action="program.created",
+        object_type="program",
+        object_id=program.id,
+        details={"name": name, "format": fmt.value},
+    )
+    return program
+
+
+def get_program(session: Session, *, org_id: int, program_id: int) -> Program:
+    """A program of this organization.
+
+    Raises:
+        NotFound: No such program in this organization.
+    """
+    program = session.get(Program, program_id)
+    if program is None or program.org_id != org_id:
+        raise NotFound(f"program {program_id} not found in this organization", field="program")
+    return program
+
+
+def list_programs(session: Session, *, org_id: int) -> Sequence[Program]:
+    """The organization's programs, newest first."""
+    stmt = select(Program).where(Program.org_id == org_id).order_by(Program.id.desc())
+    return session.scalars(stmt).all()
+
+
+def _enrollment_count(session: Session, program_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Enrollment).where(Enrollment.program_id == program_id)
+        )
+        or 0
+    )
+
+
+def update_program(
+    session: Session, program: Program, *, actor: str, changes: Mapping[str, Any]
+) -> Program:
+    """Edit a program. Everything is checked before anything changes.
+
+    Raises:
+        ValidationError: Unknown field or invalid value.
+        ConflictError: The program is closed, or the change is not allowed in its state.
+    """
+    unknown = set(changes) - _EDITABLE
+    if unknown:
+        raise ValidationError(f"cannot edit {', '.join(sorted(unknown))}", field=min(unknown))
+    if program.status is ProgramStatus.CLOSED:
+        raise ConflictError("a closed program cannot be edited", field="status")
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        values["name"] = _check_name(session, program.org_id, changes["name"], exclude=program.id)
+    if "format" in changes:
+        fmt = _parse_format(changes["format"])
+        if fmt is not program.format and _enrollment_count(session, program.id):
+            raise ConflictError("the format cannot change once people have enrolled")
+        values["format"] = fmt
+    starts_on = changes.get("starts_on", program.starts_on)
+    ends_on = changes.get("ends_on", program.ends_on)
+    if "starts_on" in changes or "ends_on" in changes:
+        _check_dates(starts_on, ends_on)
+        if program.status is ProgramStatus.RUNNING and starts_on != program.starts_on:
+            raise ConflictError("a running program's start date cannot change", field="starts_on")
+        values["starts_on"], values["ends_on"] = starts_on, ends_on
+    for key, lo, hi in (
+        ("cadence_days", 1, 365),
+        ("min_session_minutes", 5, 480),
+        ("target_sessions", 1, 100),
+    ):
+        if key in changes:
+            values[key] = _int_in(changes[key], lo, hi, key)
+    if "theme_plan" in changes or "starts_on" in values:
+        values["theme_plan"] = validate_theme_plan(
+            changes.get("theme_plan", program.theme_plan), starts_on=starts_on, ends_on=ends_on
+        )
+    if "matching_settings" in changes:
+        values["matching_settings"] = validate_matching_settings(changes["matching_settings"])
+    if "completion_rule" in changes:
+        values["completion_rule"] = validate_completion_rule(
+            changes["completion_rule"],
+            target_sessions=values.get("target_sessions", program.target_sessions),
+            min_session_minutes=values.get("min_session_minutes", program.min_session_minutes),
+        )
+    if "description" in changes:
+        values["description"] = str(changes["description"] or "")
+    if "require_senior_consent" in changes:
+        values["require_senior_consent"] = bool(changes["require_senior_consent"])
+    if "confidentiality_text" in changes:
+        text = str(changes["confidentiality_text"] or "")
+        if text != program.confidentiality_text:
+            values["confidentiality_text"] = text
+            # A new text is a new agreement: consents refer to the version they accepted.
+            values["confidentiality_version"] = str(int(program.confidentiality_version) + 1)
+    for key, value in values.items():
+        setattr(program, key, value)
+    session.flush()
+    audit.record(
+        session,
+        org_id=program.org_id,
+        actor=actor,
+        action="program.updated",
+        object_type="program",
+        object_id=program.id,
+        details={"fields": sorted(values)},
+    )
+    return program
+
+
+def set_program_status(
+    session: Session,
+    program: Program,
+    status: ProgramStatus | str,
+    *,
+    actor: str,
+    today: date | None = None,
+) -> Program:
+    """Move a program along its lifecycle.
+
+    Raises:
+        ValidationError: Unknown status.
+        ConflictError: The move is not allowed from the current status, or the program
+            has already ended when asked to start running.
+    """
+    new = _parse_status(status)
+    old = program.status
+    if new is old:
+        return program
+    if new not in TRANSITIONS[old]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old])) or "none (closed is final)"
+        raise ConflictError(
+            f"a program cannot go from {old.value} to {new.value}; allowed: {allowed}",
+            field="status",
+        )
+    if new is ProgramStatus.RUNNING and today is not None and today > program.ends_on:
+        raise ConflictError(
+            f"the program ended on {program.ends_on}; it cannot start running", field="status"
+        )
+    program.status = new
+    session.flush()
+    audit.record(
+        session,
+        org_id=program.org_id,
+        actor=actor,
+        action="program.status_changed",
+        object_type="program",
+        object_id=program.id,
+        details={"from": old.value, "to": new.value},
+    )
+    return program
