@@ -130,7 +130,9 @@ def _parse_status(value: ProgramStatus | str) -> ProgramStatus:
 
 
 def _months(starts_on: date, ends_on: date) -> int:
-    return max(1, math.ceil((ends_on - starts_on).days / 30.44))
+    """Calendar months the program touches (1 Mar → 1 May is two; → 15 May is three)."""
+    months = (ends_on.year - starts_on.year) * 12 + ends_on.month - starts_on.month
+    return max(1, months + (1 if ends_on.day > starts_on.day else 0))
 
 
 def validate_theme_plan(
