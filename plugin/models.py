@@ -487,6 +487,11 @@ class Tandem(Base):
     # Factor breakdown plus rendered English and German sentences.
     explanation: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A coordinator approved (published) the proposal; members then consent.
+    approved_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Warnings a coordinator must see, e.g. a locked tandem that broke a hard rule.
+    flags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Kick-off: expectations, goals, meeting mode.
     kickoff: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dissolved_reason: Mapped[str | None] = mapped_column(Text, default=None)

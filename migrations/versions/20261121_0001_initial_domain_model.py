@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 06:21:09.131075
+Create Date: 2026-11-21 06:24:40.610537
 """
 
 from __future__ import annotations
@@ -812,6 +812,9 @@ def upgrade() -> None:
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("explanation", sa.JSON(), nullable=False),
         sa.Column("locked", sa.Boolean(), nullable=False),
+        sa.Column("approved_by", sa.String(length=200), nullable=True),
+        sa.Column("approved_at", plugin.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("flags", sa.JSON(), nullable=False),
         sa.Column("kickoff", sa.JSON(), nullable=False),
         sa.Column("dissolved_reason", sa.Text(), nullable=True),
         sa.Column("dissolved_by", sa.String(length=200), nullable=True),
