@@ -33,9 +33,11 @@ def test_orgs(runner: FlaskCliRunner, app: Flask) -> None:
     assert dup.exit_code == 1
     assert "already exists" in dup.output
     bad = runner.invoke(args=["orgs", "create", "Not A Slug", "--name", "X"])
-    assert bad.exit_code == 1 and "invalid organization slug" in bad.output
+    assert bad.exit_code == 1
+    assert "invalid organization slug" in bad.output
     missing = runner.invoke(args=["orgs", "create", "x"])
-    assert missing.exit_code == 2 and "--name" in missing.output
+    assert missing.exit_code == 2
+    assert "--name" in missing.output
     assert count(app, Organization) == 1
 
 
@@ -61,7 +63,8 @@ def test_programs(runner: FlaskCliRunner, app: Flask) -> None:
         '{"objective": "most_matched"}',
         "--open",
     )
-    assert "created program" in out and "enrolling" in out
+    assert "created program" in out
+    assert "enrolling" in out
     with app.app_context():
         program = get_session().scalars(select(Program)).one()
         pid = program.id
@@ -73,7 +76,8 @@ def test_programs(runner: FlaskCliRunner, app: Flask) -> None:
     assert "RM 2026" in ok(runner, "programs", "list", "--org", "acme")
     assert "matching" in ok(runner, "programs", "status", str(pid), "matching", "--org", "acme")
     back = runner.invoke(args=["programs", "status", str(pid), "draft", "--org", "acme"])
-    assert back.exit_code == 1 and "cannot go from matching to draft" in back.output
+    assert back.exit_code == 1
+    assert "cannot go from matching to draft" in back.output
 
 
 @pytest.mark.parametrize(
@@ -104,7 +108,8 @@ def test_program_create_bad_input(
 def test_show_unknown_program(runner: FlaskCliRunner) -> None:
     ok(runner, "orgs", "create", "acme", "--name", "ACME")
     result = runner.invoke(args=["programs", "show", "42", "--org", "acme"])
-    assert result.exit_code == 1 and "program 42 not found" in result.output
+    assert result.exit_code == 1
+    assert "program 42 not found" in result.output
 
 
 def _people(app: Flask) -> tuple[int, int]:
@@ -169,7 +174,8 @@ def test_people_export_jsonl_and_csv(runner: FlaskCliRunner, app: Flask, tmp_pat
         "manager_id",
         "active",
     ]
-    assert rows[0]["manager_id"] is None and rows[0]["identities"] == []
+    assert rows[0]["manager_id"] is None
+    assert rows[0]["identities"] == []
     assert rows[1]["manager_id"] == boss
     assert rows[1]["active"] is False
     assert rows[1]["given_name"] == "Ayşe"
@@ -180,7 +186,8 @@ def test_people_export_jsonl_and_csv(runner: FlaskCliRunner, app: Flask, tmp_pat
     out = tmp_path / "people.csv"
     ok(runner, "people", "export", "--org", "acme", "--format", "csv", "--output", str(out))
     table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert table[0]["manager_id"] == "" and table[0]["active"] == "true"
+    assert table[0]["manager_id"] == ""
+    assert table[0]["active"] == "true"
     assert table[1]["manager_id"] == str(boss)
     assert json.loads(table[1]["identities"])[0]["external_id"] == "E2"
     assert table[1]["family_name"] == "Yılmaz"
@@ -188,7 +195,8 @@ def test_people_export_jsonl_and_csv(runner: FlaskCliRunner, app: Flask, tmp_pat
 
 def test_people_export_bad_input(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["people", "export", "--org", "ghost"])
-    assert result.exit_code == 1 and "unknown organization" in result.output
+    assert result.exit_code == 1
+    assert "unknown organization" in result.output
     result = runner.invoke(args=["people", "export", "--org", "ghost", "--format", "xml"])
     assert result.exit_code == 2
 

@@ -64,7 +64,8 @@ def test_start_page(client) -> None:  # type: ignore[no-untyped-def]
     assert page.status_code == 200
     body = page.get_data(as_text=True)
     assert "reverse-mentoring" in body
-    assert "/lti/login" in body and "/lti/jwks" in body
+    assert "/lti/login" in body
+    assert "/lti/jwks" in body
     assert client.get("/healthz").json == {"status": "ok", "database": "ok"}
 
 
