@@ -396,7 +396,9 @@ COMMANDS = (db_group, serve, orgs_group, programs_group, demo_group, people_grou
 
 def init_app(app: Flask) -> None:
     """Register every command on the app's CLI group."""
-    for command in COMMANDS:
+    from lti.cli_match import match_group
+
+    for command in (*COMMANDS, match_group):
         app.cli.add_command(command)
 
 
