@@ -56,7 +56,9 @@ def _factor_text(f: FactorContribution, lang: str, topic_labels: Mapping[str, st
     if f.key is Factor.TOPIC_FIT:
         if "topic" not in p:
             return None
-        topic = topic_labels.get(str(p["topic"]), str(p["topic"]))
+        code = str(p["topic"])
+        # "de:AI" names the topic in German; the plain code is the fallback for every language.
+        topic = topic_labels.get(f"{lang}:{code}") or topic_labels.get(code, code)
         more = int(p.get("count", 1)) - 1
         if de:
             extra = f" (und {more} weitere Themen)" if more > 0 else ""
@@ -113,7 +115,8 @@ def explain_factors(
 
     Args:
         factors: Contributions (of one pair or of all pairs of a group).
-        topic_labels: Topic code -> readable name.
+        topic_labels: Topic code -> readable name; a key ``"<lang>:<code>"`` (e.g.
+            ``"de:AI"``) names the topic in that language.
         limit: Most positive factors to mention.
 
     Returns:

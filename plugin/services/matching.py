@@ -233,12 +233,13 @@ def build_candidates(session: Session, program: Program) -> CandidatePool:
     chains = orgchart.chains_for(person_ids, managers)
     levels = _skill_levels(session, program)
     previous = _previous_partners(session, program)
-    labels = {
-        code: name
-        for code, name in session.execute(
-            select(Skill.code, Skill.name).where(Skill.org_id == program.org_id)
-        )
-    }
+    labels: dict[str, str] = {}
+    for code, name, name_de in session.execute(
+        select(Skill.code, Skill.name, Skill.name_de).where(Skill.org_id == program.org_id)
+    ):
+        labels[code] = name
+        if name_de:
+            labels[f"de:{code}"] = name_de
     at = datetime.combine(program.starts_on, dtime(12), tzinfo=ZoneInfo("UTC"))
     peers = program.format is ProgramFormat.BIDIRECTIONAL
     mentors: list[Candidate] = []

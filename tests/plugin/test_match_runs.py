@@ -321,3 +321,16 @@ def test_programs_status_untouched_when_running(db_session: Session, program: Pr
     programs.set_program_status(db_session, program, "running", actor="t")
     matching.run_matching(db_session, program, actor="t")
     assert program.status is ProgramStatus.RUNNING
+
+
+def test_explanations_name_topics_in_each_language(
+    db_session: Session, program: Program, skills: Any
+) -> None:
+    skills[0].name_de = "KI-Werkzeuge"
+    db_session.flush()
+    outcome = matching.run_matching(db_session, program, actor="t")
+    en = " ".join(line for t in outcome.created for line in t.explanation["en"])
+    de = " ".join(line for t in outcome.created for line in t.explanation["de"])
+    assert "AI tools" in en
+    assert "KI-Werkzeuge" in de
+    assert "AI tools" not in de
