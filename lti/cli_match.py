@@ -40,6 +40,13 @@ def _tandem(tandem_id: int) -> Tandem:
     return tandem
 
 
+def _run(run_id: int) -> MatchRun:
+    run = get_session().get(MatchRun, run_id)
+    if run is None:
+        raise NotFound(f"match run {run_id} not found", field="run")
+    return run
+
+
 def _names(person_ids: list[int]) -> dict[int, str]:
     if not person_ids:
         return {}
@@ -113,9 +120,7 @@ def match_run(program_id: int, org_slug: str | None, objective: str | None, dry_
 def match_show(run_id: int, lang: str) -> None:
     """Show a run's proposed tandems with their reasons, and everyone left unmatched."""
     session = get_session()
-    run = session.get(MatchRun, run_id)
-    if run is None:
-        raise NotFound(f"match run {run_id} not found", field="run")
+    run = _run(run_id)
     tandems = matching.run_tandems(session, run)
     unmatched = run.result.get("unmatched", [])
     names = _names(
@@ -189,9 +194,7 @@ _tandem_action("unlock", "Unlock a tandem.")
 def match_approve(run_id: int) -> None:
     """Approve (publish) every proposed tandem of a run."""
     session = get_session()
-    run = session.get(MatchRun, run_id)
-    if run is None:
-        raise NotFound(f"match run {run_id} not found", field="run")
+    run = _run(run_id)
     matching.approve_run(session, run, actor=actor())
     commit()
     click.echo(f"match run {run.id} approved")

@@ -35,11 +35,9 @@ from plugin.matching.pipeline import breakdown, match
 from plugin.matching.records import (
     Candidate,
     Format,
-    HardRules,
     LockedTandem,
     MatchResult,
     MatchSettings,
-    MatchWeights,
     PairBreakdown,
 )
 from plugin.matching.scoring import pair_violations
@@ -109,20 +107,21 @@ def settings_for(program: Program, *, objective: str | None = None) -> MatchSett
                 field="objective",
             )
         cfg["objective"] = objective
-    band = cfg["seniority_band"]
-    fmt = _FORMATS[program.format]
-    return MatchSettings(
-        weights=MatchWeights(**cfg["weights"]),
-        rules=HardRules(
-            max_timezone_hours=cfg["max_timezone_hours"],
-            min_grade_gap=band["min"],
-            max_grade_gap=band["max"],
-            require_shared_language=True,
-        ),
-        format=fmt,
-        objective=cfg["objective"],
-        seniors_per_group=tuple(cfg["group"]["seniors_per_group"]),
-        juniors_per_group=tuple(cfg["group"]["juniors_per_group"]),
+    band, group = cfg["seniority_band"], cfg["group"]
+    return MatchSettings.from_mapping(
+        {
+            "weights": cfg["weights"],
+            "rules": {
+                "max_timezone_hours": cfg["max_timezone_hours"],
+                "min_grade_gap": band["min"],
+                "max_grade_gap": band["max"],
+                "require_shared_language": True,
+            },
+            "format": _FORMATS[program.format],
+            "objective": cfg["objective"],
+            "seniors_per_group": group["seniors_per_group"],
+            "juniors_per_group": group["juniors_per_group"],
+        }
     )
 
 
@@ -144,6 +143,16 @@ class CandidatePool:
     mentees: tuple[Candidate, ...]
     enrollment_of: dict[tuple[str, str], Enrollment]  # (role, candidate id) -> enrollment
     topic_labels: dict[str, str]
+
+    def enrollment(self, role: str, candidate_id: str) -> Enrollment:
+        """The enrollment behind a candidate in a role.
+
+        A bidirectional peer is one candidate whatever role they enrolled in, so the
+        solver's side may differ from the enrollment's: the other role is the fallback.
+        """
+        other = "mentee" if role == "mentor" else "mentor"
+        found = self.enrollment_of.get((role, candidate_id))
+        return found or self.enrollment_of[(other, candidate_id)]
 
     @property
     def people(self) -> dict[str, Candidate]:
@@ -510,11 +519,7 @@ def run_matching(
         )
         for role, ids in (("mentor", rt.mentor_ids), ("mentee", rt.mentee_ids)):
             for cid in ids:
-                e = (
-                    pool.enrollment_of[(role, cid)]
-                    if (role, cid) in pool.enrollment_of
-                    else (pool.enrollment_of[("mentee" if role == "mentor" else "mentor", cid)])
-                )
+                e = pool.enrollment(role, cid)
                 tandem.members.append(
                     TandemMember(
                         org_id=program.org_id,
