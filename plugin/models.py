@@ -33,6 +33,9 @@ from plugin.db import Base, UTCDateTime, str_enum, utcnow
 
 __all__ = [
     "Action",
+    "Alert",
+    "AlertKind",
+    "AlertStatus",
     "Assessment",
     "AssessmentAnswer",
     "AssessmentKind",
@@ -57,6 +60,7 @@ __all__ = [
     "PersonIdentity",
     "PersonSkill",
     "Program",
+    "ProgramCoordinator",
     "ProgramFormat",
     "ProgramStatus",
     "QuarantinedRecord",
@@ -71,6 +75,7 @@ __all__ = [
     "Tandem",
     "TandemMember",
     "TandemStatus",
+    "WritebackTarget",
 ]
 
 
@@ -180,6 +185,22 @@ class OutboxStatus(enum.StrEnum):
     DEAD = "dead"
 
 
+class AlertKind(enum.StrEnum):
+    """Why a coordinator should look at a tandem."""
+
+    STALLED = "stalled"
+    SENIOR_CANCELLATIONS = "senior_cancellations"
+    LOW_SAFETY = "low_safety"
+
+
+class AlertStatus(enum.StrEnum):
+    """An alert is open until a coordinator acknowledges or resolves it."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
 class ConnectionKind(enum.StrEnum):
     """External systems Tandem syncs with."""
 
@@ -249,6 +270,8 @@ class Person(Base):
         ForeignKey("people.id", ondelete="SET NULL"), index=True, default=None
     )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Last day of employment from the HRIS (leavers); drives retention figures.
+    left_on: Mapped[date | None] = mapped_column(Date, default=None)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -370,6 +393,8 @@ class Program(Base):
     matching_settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Keys min_sessions, min_minutes, require_post_assessment.
     completion_rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Skill codes both roles self-assess before and after; empty = the whole catalogue.
+    assessment_skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     confidentiality_text: Mapped[str] = mapped_column(Text, default="")
     confidentiality_version: Mapped[str] = mapped_column(String(32), default="1")
     require_senior_consent: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -419,6 +444,23 @@ class Enrollment(Base):
         UniqueConstraint("org_id", "program_id", "person_id", "role"),
         CheckConstraint("capacity >= 1", name="capacity"),
     )
+
+
+class ProgramCoordinator(Base):
+    """A person who coordinates a program: sees its aggregates and receives its alerts."""
+
+    __tablename__ = "program_coordinators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    added_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "program_id", "person_id"),)
 
 
 class Consent(Base):
@@ -497,6 +539,8 @@ class Tandem(Base):
     dissolved_reason: Mapped[str | None] = mapped_column(Text, default=None)
     dissolved_by: Mapped[str | None] = mapped_column(String(200), default=None)
     no_fault: Mapped[bool] = mapped_column(Boolean, default=False)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -519,6 +563,7 @@ class TandemMember(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
     role: Mapped[EnrollmentRole] = mapped_column(str_enum(EnrollmentRole, "member_role"))
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    declined_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     confidentiality_accepted_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime(), default=None
     )
@@ -544,6 +589,7 @@ class MentoringSession(Base):
     )
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     held_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    planned_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
     minutes: Mapped[int | None] = mapped_column(Integer, default=None)
     theme: Mapped[str | None] = mapped_column(String(200), default=None)
     topic: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -557,6 +603,7 @@ class MentoringSession(Base):
     # Visible only to the tandem's members (enforced in plugin services).
     private_notes: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (
         CheckConstraint("minutes IS NULL OR minutes > 0", name="minutes_positive"),
@@ -581,6 +628,8 @@ class Feedback(Base):
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text, default=None)
     safety_pulse: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The comment may be shown to the tandem partner; rating and pulse never are.
+    shared_with_partner: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (
@@ -717,11 +766,73 @@ class Completion(Base):
     sessions_held: Mapped[int] = mapped_column(Integer)
     minutes: Mapped[int] = mapped_column(Integer)
     rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (UniqueConstraint("org_id", "enrollment_id"),)
 
 
+class Alert(Base):
+    """Something a program's coordinators should look at (DESIGN §2, mentoring.md §4)."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    tandem_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tandems.id", ondelete="CASCADE"), index=True, default=None
+    )
+    # The person the alert is about (a senior who cancels, a junior who feels unsafe).
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), default=None
+    )
+    kind: Mapped[AlertKind] = mapped_column(str_enum(AlertKind, "alert_kind"))
+    status: Mapped[AlertStatus] = mapped_column(
+        str_enum(AlertStatus, "alert_status"), default=AlertStatus.OPEN
+    )
+    # One open alert per cause: a re-scan never raises the same alert twice.
+    dedup_key: Mapped[str] = mapped_column(String(200))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Coordinator person ids the alert was addressed to when raised.
+    recipients: Mapped[list[int]] = mapped_column(JSON, default=list)
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    handled_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "dedup_key"),
+        Index("ix_alerts_program_id_status", "program_id", "status"),
+    )
+
+
 # --------------------------------------------------------------------------- integration
+
+
+class WritebackTarget(Base):
+    """Where an organization's completions, hours and skill gains are written back.
+
+    ``sink`` names a registered sink (``journal``, ``lti_ags``, ``successfactors``,
+    ``workday``, ``moodle``); ``kinds`` limits the message kinds it receives.
+    """
+
+    __tablename__ = "writeback_targets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(120))
+    sink: Mapped[str] = mapped_column(String(64))
+    kinds: Mapped[list[str]] = mapped_column(JSON, default=list)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL"), default=None
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
 
 
 class OutboxMessage(Base):
