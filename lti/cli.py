@@ -396,9 +396,22 @@ COMMANDS = (db_group, serve, orgs_group, programs_group, demo_group, people_grou
 
 def init_app(app: Flask) -> None:
     """Register every command on the app's CLI group."""
+    from lti import cli_assess, cli_outbox, cli_report, cli_sessions, cli_tandems
     from lti.cli_match import match_group
 
-    for command in (*COMMANDS, match_group):
+    tracking = (
+        cli_tandems.tandems_group,
+        cli_tandems.coordinators_group,
+        cli_sessions.sessions_group,
+        cli_sessions.alerts_group,
+        cli_assess.assessments_group,
+        cli_assess.completions_group,
+        cli_outbox.outbox_group,
+        cli_outbox.targets_group,
+        cli_outbox.worker_command,
+        cli_report.report_command,
+    )
+    for command in (*COMMANDS, match_group, *tracking):
         app.cli.add_command(command)
 
 
