@@ -29,9 +29,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from plugin.access import Actor
 from plugin.demo_data import CULTURES, DIVISIONS, LOCATIONS, SKILLS, Department, SkillDef
 from plugin.errors import ConflictError, ValidationError
 from plugin.models import (
+    Enrollment,
     EnrollmentRole,
     Organization,
     Person,
@@ -45,9 +47,11 @@ from plugin.models import (
     SkillIdentity,
     SkillSource,
 )
+from plugin.services.coordinators import add_coordinator
 from plugin.services.enrollments import enroll
 from plugin.services.organizations import create_organization, find_organization
-from plugin.services.programs import create_program, set_program_status
+from plugin.services.programs import create_program, set_program_status, update_program
+from plugin.services.writeback import add_target
 
 __all__ = [
     "ACTOR",
@@ -103,6 +107,19 @@ MATCHING_SETTINGS: dict[str, Any] = {
     "max_timezone_hours": 6,
     "seniority_band": {"min": 3, "max": 12},
 }
+
+#: What both roles self-assess before and after: the seniors' digital and Gen-Z topics,
+#: and the juniors' upward feedback and leadership (mentoring.md §4, L2).
+ASSESSMENT_SKILLS: tuple[str, ...] = (
+    "AI-TOOLS",
+    "SOCIAL-MEDIA",
+    "COLLAB-TOOLS",
+    "HYBRID-WORK",
+    "GEN-Z",
+    "FEEDBACK",
+    "DIGITAL-LEADERSHIP",
+    "DEI",
+)
 
 COMPLETION_RULE: dict[str, Any] = {
     "min_sessions": 6,
@@ -602,8 +619,13 @@ def seed_demo(
     _insert_identities(session, org, planned, report)
     ratings, rating_count = _insert_person_skills(session, org, rng, planned, skills, report)
 
+    update_program(
+        session, program, actor=ACTOR, changes={"assessment_skills": list(ASSESSMENT_SKILLS)}
+    )
     set_program_status(session, program, ProgramStatus.ENROLLING, actor=ACTOR)
     mentors, mentees = _enroll(session, program, rng, planned, ratings, report)
+    _add_coordinator(session, org, program, planned)
+    add_target(session, org_id=org.id, name="journal", sink="journal", actor=ACTOR)
 
     return DemoSummary(
         people=len(planned),
@@ -615,6 +637,26 @@ def seed_demo(
         program_id=program.id,
         org_id=org.id,
     )
+
+
+def _add_coordinator(
+    session: Session, org: Organization, program: Program, planned: list[_Planned]
+) -> None:
+    """The program's coordinator: a Learning & Development person from HR, not enrolled."""
+    enrolled = set(
+        session.scalars(select(Enrollment.person_id).where(Enrollment.program_id == program.id))
+    )
+    candidates = [
+        p
+        for p in planned
+        if p.active
+        and p.node.department_name == "Human Resources"
+        and _person(p).id not in enrolled
+    ]
+    if not candidates:  # pragma: no cover - every seeded company has an HR department
+        return
+    best = max(candidates, key=lambda p: ("Learning" in p.node.title, p.node.grade, -_person(p).id))
+    add_coordinator(session, Actor.admin(org.id, ACTOR), program, person_id=_person(best).id)
 
 
 def _seed_skills(session: Session, org: Organization) -> list[Skill]:
@@ -731,6 +773,7 @@ def _insert_people(
                     hire_date=item.hire_date,
                     manager_id=None if manager is None else manager.id,
                     active=item.active,
+                    left_on=None if item.active else _left_on(item),
                     created_at=IMPORTED_AT,
                     updated_at=IMPORTED_AT,
                 )
@@ -741,6 +784,17 @@ def _insert_people(
             done += len(batch)
             report("people", done, total)
         start = end
+
+
+def _left_on(item: _Planned) -> date:
+    """A leaver's last day: within the year before the snapshot, after they were hired.
+
+    Derived from the employee id rather than the shared random stream, so adding it did
+    not change any other generated value.
+    """
+    span = max(1, min(365, (REFERENCE_DATE - item.hire_date).days - 1))
+    number = int(item.employee_id[1:]) if item.employee_id[1:].isdigit() else 0
+    return REFERENCE_DATE - timedelta(days=1 + (number * 7919) % span)
 
 
 def _insert_identities(

@@ -108,6 +108,25 @@ class ConnectorUnavailable(ConnectorError):
 
     status_code = 503
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        """Create the error.
+
+        Args:
+            message: What failed; URLs must already be redacted.
+            connector: The connector name.
+            status: The HTTP status, when there was a response.
+            retry_after: Seconds the system asked us to wait (``Retry-After``), if it did.
+        """
+        super().__init__(message, connector=connector, status=status)
+        self.retry_after = retry_after
+
 
 class ConnectorDataError(ConnectorError):
     """The system answered with data we cannot read."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugin.db import utcnow
 from plugin.models import AuditEvent
 
 __all__ = ["list_events", "record"]
@@ -22,6 +24,7 @@ def record(
     object_type: str,
     object_id: int | str | None = None,
     details: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> AuditEvent:
     """Append one audit event in the caller's transaction.
 
@@ -33,6 +36,7 @@ def record(
         object_type: The kind of object changed, e.g. ``program``.
         object_id: Its id.
         details: Non-personal context (ids, old/new status). Never secrets or free text.
+        now: When it happened (simulations and replays); the current time by default.
     """
     event = AuditEvent(
         org_id=org_id,
@@ -41,6 +45,7 @@ def record(
         object_type=object_type,
         object_id=None if object_id is None else str(object_id),
         details=dict(details or {}),
+        created_at=now or utcnow(),
     )
     session.add(event)
     session.flush()

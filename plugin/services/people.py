@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from plugin import orgchart
-from plugin.errors import NotFound
+from plugin.db import utcnow
+from plugin.errors import NotFound, ValidationError
 from plugin.models import Person
+from plugin.services import audit
 
 __all__ = [
     "EXPORT_FIELDS",
@@ -20,6 +23,7 @@ __all__ = [
     "iter_export_rows",
     "management_chain",
     "manager_map",
+    "record_departure",
     "tree_check",
 ]
 
@@ -35,6 +39,7 @@ EXPORT_FIELDS = (
     "job_title",
     "manager_id",
     "active",
+    "left_on",
 )
 
 
@@ -47,6 +52,46 @@ def get_person(session: Session, *, org_id: int, person_id: int) -> Person:
     person = session.get(Person, person_id)
     if person is None or person.org_id != org_id:
         raise NotFound(f"person {person_id} not found in this organization", field="person")
+    return person
+
+
+def record_departure(
+    session: Session,
+    *,
+    org_id: int,
+    person_id: int,
+    left_on: date,
+    actor: str,
+    today: date | None = None,
+) -> Person:
+    """Record that a person leaves (or left) the company, as the HRIS reports it.
+
+    The person stays, with their last day in ``left_on``, so programs keep their figures
+    (retention, completions); they are inactive from the day after ``left_on``.
+
+    Raises:
+        NotFound: No such person in this organization.
+        ValidationError: ``left_on`` is before the person was hired.
+    """
+    person = get_person(session, org_id=org_id, person_id=person_id)
+    if person.hire_date is not None and left_on < person.hire_date:
+        raise ValidationError(
+            f"the last day ({left_on}) is before the hire date ({person.hire_date})",
+            field="left_on",
+        )
+    today = today or utcnow().date()
+    person.left_on = left_on
+    person.active = left_on >= today
+    session.flush()
+    audit.record(
+        session,
+        org_id=org_id,
+        actor=actor,
+        action="person.departure_recorded",
+        object_type="person",
+        object_id=person.id,
+        details={"left_on": left_on.isoformat()},
+    )
     return person
 
 
@@ -115,6 +160,7 @@ def iter_export_rows(
                 "job_title": p.job_title,
                 "manager_id": p.manager_id,
                 "active": p.active,
+                "left_on": p.left_on.isoformat() if p.left_on else None,
             }
         last_id = batch[-1].id
         # Forget the batch so a 100k-person export does not grow the identity map.

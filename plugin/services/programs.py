@@ -14,14 +14,21 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from plugin.errors import ConflictError, NotFound, ValidationError
-from plugin.models import Enrollment, Organization, Program, ProgramFormat, ProgramStatus
+from plugin.models import (
+    Enrollment,
+    Organization,
+    Program,
+    ProgramFormat,
+    ProgramStatus,
+    Skill,
+)
 from plugin.services import audit
 
 __all__ = [
@@ -33,6 +40,7 @@ __all__ = [
     "list_programs",
     "set_program_status",
     "update_program",
+    "validate_assessment_skills",
     "validate_completion_rule",
     "validate_matching_settings",
     "validate_theme_plan",
@@ -88,6 +96,7 @@ _EDITABLE = frozenset(
         "completion_rule",
         "confidentiality_text",
         "require_senior_consent",
+        "assessment_skills",
     }
 )
 
@@ -268,6 +277,36 @@ def validate_completion_rule(
     return out
 
 
+def validate_assessment_skills(session: Session, org_id: int, codes: Any) -> list[str]:
+    """Skill codes both roles self-assess (pre/post); each must be in the org's catalogue.
+
+    An empty list means the whole catalogue.
+    """
+    if codes is None:
+        return []
+    if isinstance(codes, str) or not isinstance(codes, Sequence):
+        raise ValidationError(
+            "assessment_skills must be a list of skill codes", field="assessment_skills"
+        )
+    out: list[str] = []
+    for code in codes:
+        if not isinstance(code, str) or not code.strip():
+            raise ValidationError(
+                "assessment_skills must be a list of skill codes", field="assessment_skills"
+            )
+        if code.strip() not in out:
+            out.append(code.strip())
+    if len(out) > 50:
+        raise ValidationError("at most 50 assessment skills", field="assessment_skills")
+    known = set(session.scalars(select(Skill.code).where(Skill.org_id == org_id)))
+    unknown = [c for c in out if c not in known]
+    if unknown:
+        raise ValidationError(
+            f"unknown skill code(s): {', '.join(unknown)}", field="assessment_skills"
+        )
+    return out
+
+
 def _check_dates(starts_on: Any, ends_on: Any) -> None:
     if not isinstance(starts_on, date) or not isinstance(ends_on, date):
         raise ValidationError("starts_on and ends_on must be dates", field="starts_on")
@@ -309,6 +348,7 @@ def create_program(
     confidentiality_text: str = "",
     description: str = "",
     require_senior_consent: bool = True,
+    assessment_skills: Sequence[str] | None = None,
     actor: str,
 ) -> Program:
     """Create a program in status draft.
@@ -328,6 +368,7 @@ def create_program(
     rule = validate_completion_rule(
         completion_rule, target_sessions=target_sessions, min_session_minutes=min_session_minutes
     )
+    skill_codes = validate_assessment_skills(session, org.id, assessment_skills)
     program = Program(
         org_id=org.id,
         name=name,
@@ -345,6 +386,7 @@ def create_program(
         confidentiality_text=confidentiality_text or "",
         confidentiality_version="1",
         require_senior_consent=bool(require_senior_consent),
+        assessment_skills=skill_codes,
     )
     session.add(program)
     session.flush()
@@ -439,6 +481,10 @@ def update_program(
         values["description"] = str(changes["description"] or "")
     if "require_senior_consent" in changes:
         values["require_senior_consent"] = bool(changes["require_senior_consent"])
+    if "assessment_skills" in changes:
+        values["assessment_skills"] = validate_assessment_skills(
+            session, program.org_id, changes["assessment_skills"]
+        )
     if "confidentiality_text" in changes:
         text = str(changes["confidentiality_text"] or "")
         if text != program.confidentiality_text:
@@ -467,8 +513,14 @@ def set_program_status(
     *,
     actor: str,
     today: date | None = None,
+    now: datetime | None = None,
 ) -> Program:
     """Move a program along its lifecycle.
+
+    Moving to ``running`` activates every accepted tandem that is ready (kick-off done,
+    agreement accepted). Closing a running program completes its active tandems,
+    dissolves (no-fault) those that never started, and evaluates every completion —
+    writing the write-back messages in this same transaction.
 
     Raises:
         ValidationError: Unknown status.
@@ -485,6 +537,8 @@ def set_program_status(
             f"a program cannot go from {old.value} to {new.value}; allowed: {allowed}",
             field="status",
         )
+    if today is None and now is not None:
+        today = now.date()
     if new is ProgramStatus.RUNNING and today is not None and today > program.ends_on:
         raise ConflictError(
             f"the program ended on {program.ends_on}; it cannot start running", field="status"

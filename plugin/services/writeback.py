@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugin.db import utcnow
 from plugin.errors import ConflictError, NotFound, ValidationError
 from plugin.models import OutboxMessage, WritebackTarget
 from plugin.services import audit
@@ -28,6 +30,7 @@ __all__ = [
     "add_target",
     "enqueue",
     "get_target",
+    "idempotency_key",
     "list_targets",
     "set_target_active",
 ]
@@ -164,6 +167,11 @@ def set_target_active(
     return target
 
 
+def idempotency_key(kind: str, subject: str, target_name: str) -> str:
+    """The idempotency key of one event's message to one target."""
+    return f"{kind}:{subject}:{target_name}"
+
+
 def enqueue(
     session: Session,
     *,
@@ -171,6 +179,7 @@ def enqueue(
     kind: str,
     subject: str,
     payload: Mapping[str, Any],
+    now: datetime | None = None,
 ) -> list[OutboxMessage]:
     """Write one outbox message per active target accepting ``kind``, idempotently.
 
@@ -182,6 +191,7 @@ def enqueue(
             ``p3:e17`` or ``p3:e17:m420`` (hours: the total is part of the identity, so a
             new total is a new message and the same total never is).
         payload: JSON-serialisable content for the sink.
+        now: When the event happened (due from then on); the current time by default.
 
     Returns:
         The messages for this event, one per target, whether new or already there.
@@ -192,7 +202,7 @@ def enqueue(
     for target in list_targets(session, org_id=org_id, active_only=True):
         if kind not in target.kinds:
             continue
-        key = f"{kind}:{subject}:{target.name}"
+        key = idempotency_key(kind, subject, target.name)
         existing = session.scalars(
             select(OutboxMessage).where(
                 OutboxMessage.org_id == org_id, OutboxMessage.idempotency_key == key
@@ -207,6 +217,8 @@ def enqueue(
             target=target.name,
             idempotency_key=key,
             payload=dict(payload),
+            created_at=now or utcnow(),
+            next_attempt_at=now or utcnow(),
         )
         session.add(message)
         out.append(message)
