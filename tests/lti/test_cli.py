@@ -173,8 +173,10 @@ def test_people_export_jsonl_and_csv(runner: FlaskCliRunner, app: Flask, tmp_pat
         "job_title",
         "manager_id",
         "active",
+        "left_on",
     ]
     assert rows[0]["manager_id"] is None
+    assert rows[0]["left_on"] is None
     assert rows[0]["identities"] == []
     assert rows[1]["manager_id"] == boss
     assert rows[1]["active"] is False
