@@ -313,4 +313,8 @@ def withdraw(
         object_id=enrollment.id,
         details={"program_id": enrollment.program_id},
     )
+    # Participation ends: pairs the person leaves end no-fault; viable groups carry on.
+    from plugin.services import tandems  # the tracking services build on this module
+
+    tandems.settle_withdrawal(session, enrollment.id, actor=actor, now=now)
     return enrollment

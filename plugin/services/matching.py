@@ -599,7 +599,9 @@ def _require_proposed(tandem: Tandem, verb: str) -> None:
         )
 
 
-def accept_tandem(session: Session, tandem: Tandem, *, actor: str) -> Tandem:
+def accept_tandem(
+    session: Session, tandem: Tandem, *, actor: str, now: datetime | None = None
+) -> Tandem:
     """A coordinator approves a proposal; its members are then asked to consent.
 
     Raises:
@@ -608,7 +610,7 @@ def accept_tandem(session: Session, tandem: Tandem, *, actor: str) -> Tandem:
     _require_proposed(tandem, "accepted")
     if tandem.approved_at is not None:
         raise ConflictError(f"tandem {tandem.id} is already approved", field="tandem")
-    tandem.approved_by, tandem.approved_at = actor, utcnow()
+    tandem.approved_by, tandem.approved_at = actor, now or utcnow()
     session.flush()
     audit.record(
         session,
@@ -668,7 +670,9 @@ def set_lock(session: Session, tandem: Tandem, *, locked: bool, actor: str) -> T
     return tandem
 
 
-def approve_run(session: Session, run: MatchRun, *, actor: str) -> MatchRun:
+def approve_run(
+    session: Session, run: MatchRun, *, actor: str, now: datetime | None = None
+) -> MatchRun:
     """Approve (publish) every still-proposed tandem of a run.
 
     Raises:
@@ -680,7 +684,7 @@ def approve_run(session: Session, run: MatchRun, *, actor: str) -> MatchRun:
             "approved",
             field="run",
         )
-    now = utcnow()
+    now = now or utcnow()
     approved = 0
     for tandem in run_tandems(session, run):
         if tandem.status is TandemStatus.PROPOSED and tandem.approved_at is None:

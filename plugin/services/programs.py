@@ -554,4 +554,22 @@ def set_program_status(
         object_id=program.id,
         details={"from": old.value, "to": new.value},
     )
+    _after_status_change(session, program, old, actor=actor, now=now)
     return program
+
+
+def _after_status_change(
+    session: Session, program: Program, old: ProgramStatus, *, actor: str, now: datetime | None
+) -> None:
+    # Imported here: the tracking services build on this module.
+    from plugin.access import Actor
+    from plugin.services import completions, tandems
+
+    if program.status is ProgramStatus.RUNNING:
+        tandems.activate_ready(session, program.id, actor=actor, now=now)
+    elif program.status is ProgramStatus.CLOSED:
+        tandems.close_out(session, program.id, actor=actor, now=now)
+        if old is ProgramStatus.RUNNING:
+            completions.evaluate_program(
+                session, Actor.admin(program.org_id, actor), program.id, now=now
+            )

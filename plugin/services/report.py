@@ -498,11 +498,17 @@ DEFINITIONS: dict[str, dict[str, str]] = {
         "Number of planned sessions scheduled on or after the as-of date; n = activated tandems.",
         "Zahl der geplanten Sitzungen ab dem Stichtag; n = aktivierte Tandems.",
     ),
+    "process.sessions.closed_unheld": _d(
+        "Number of sessions still planned when their tandem ended, closed without being "
+        "held (not counted as cancellations); n = activated tandems.",
+        "Zahl der Sitzungen, die beim Ende ihres Tandems noch geplant waren und ungehalten "
+        "geschlossen wurden (keine Absagen); n = aktivierte Tandems.",
+    ),
     "process.cancellations.count": _d(
-        "Number of cancelled sessions of activated tandems (by this role, when a role is "
-        "given); n = activated tandems.",
-        "Zahl der abgesagten Sitzungen aktivierter Tandems (durch diese Rolle, wenn eine "
-        "Rolle angegeben ist); n = aktivierte Tandems.",
+        "Number of sessions of activated tandems cancelled by a member (by this role, when a "
+        "role is given); n = activated tandems.",
+        "Zahl der von einem Mitglied abgesagten Sitzungen aktivierter Tandems (durch diese "
+        "Rolle, wenn eine Rolle angegeben ist); n = aktivierte Tandems.",
     ),
     "process.cancellations.share": _d(
         "Those cancellations divided by all scheduled sessions of activated tandems; "
@@ -1097,9 +1103,18 @@ def _process(d: _Data, fig: _Figures) -> dict[str, Any]:
         "held_hours": fig.number(Fraction(minutes, 60), n_act),
         "planned_not_held": fig.count(overdue, n_act),
         "planned_upcoming": fig.count(len(planned) - overdue, n_act),
+        "closed_unheld": fig.count(
+            sum(
+                1
+                for s in sessions
+                if s.status is SessionStatus.CANCELLED and s.cancelled_by_role is None
+            ),
+            n_act,
+        ),
     }
 
-    cancelled = [s for s in sessions if s.status is SessionStatus.CANCELLED]
+    # A session still planned when its tandem ended is closed by nobody: not a cancellation.
+    cancelled = [s for s in sessions if s.status is SessionStatus.CANCELLED and s.cancelled_by_role]
     cancellations: dict[str, Any] = {
         "count": fig.count(len(cancelled), n_act),
         "share": fig.rate(len(cancelled), len(sessions), n_act),

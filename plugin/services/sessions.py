@@ -42,7 +42,7 @@ from plugin.models import (
     TandemMember,
     TandemStatus,
 )
-from plugin.services import alerts
+from plugin.services import alerts, completions
 
 __all__ = [
     "MAX_COMMENT",
@@ -325,7 +325,16 @@ def plan_session(
     )
     session.add(row)
     session.flush()
+    _count_towards_completion(session, tandem, actor, now)
     return row
+
+
+def _count_towards_completion(
+    session: Session, tandem: Tandem, actor: Actor, now: datetime
+) -> None:
+    """A held session may complete its members (and always changes their hours)."""
+    for member in tandem.members:
+        completions.evaluate_enrollment(session, member.enrollment_id, now=now, by=actor.label)
 
 
 def _held_at(row: MentoringSession, held_at: datetime | None, now: datetime) -> datetime:
@@ -402,6 +411,7 @@ def hold_session(
         row.topic = text
     row.updated_at = now
     session.flush()
+    _count_towards_completion(session, tandem, actor, now)
     return row
 
 

@@ -494,7 +494,8 @@ class _Oracle:
             "SUM(CASE WHEN status = 'held' THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN status = 'held' AND COALESCE(minutes, 0) >= :mm THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN status = 'held' THEN COALESCE(minutes, 0) ELSE 0 END), "
-            "SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN status = 'cancelled' AND cancelled_by_role IS NOT NULL "
+            "THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN status = 'cancelled' AND cancelled_by_role = 'mentor' "
             "THEN 1 ELSE 0 END), "
             "SUM(CASE WHEN status = 'cancelled' AND cancelled_by_role = 'mentee' "
@@ -529,6 +530,13 @@ class _Oracle:
             "held_hours": self.fig(_round(Fraction(minutes, 60), 2), activated),
             "planned_not_held": self.fig(overdue, activated),
             "planned_upcoming": self.fig(len(planned) - overdue, activated),
+            "closed_unheld": self.fig(
+                self.num(
+                    "SELECT COUNT(*) FROM mentoring_sessions WHERE status = 'cancelled' "
+                    f"AND cancelled_by_role IS NULL AND tandem_id IN ({ACTIVATED_TANDEMS})"
+                ),
+                activated,
+            ),
         }
         cancellations = {
             "count": self.fig(cancelled, activated),

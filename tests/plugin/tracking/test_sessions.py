@@ -198,7 +198,8 @@ def test_plan_refused_when_the_program_is_closed(
     db_session: Session, p: Any, world: Any, plan: Any
 ) -> None:
     programs.set_program_status(db_session, world.program, ProgramStatus.CLOSED, actor="t")
-    with pytest.raises(TrackingError, match="closed"):
+    # Closing completed the tandem; nothing more can be planned in it.
+    with pytest.raises(TrackingError, match="completed"):
         plan(p, now=T0)
 
 
