@@ -16,12 +16,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Args:
         test_config: Overrides applied last (tests); when given, the environment is not read.
     """
-    from lti import cli, db, errors, views
+    from lti import cli, db, errors, sinks, views
     from lti.config import load_config
 
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
     db.init_app(app)
+    app.extensions[sinks.EXTENSION] = sinks.build_sink_registry(app)
     errors.init_app(app)
     app.register_blueprint(views.bp)
     cli.init_app(app)

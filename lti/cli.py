@@ -116,14 +116,35 @@ def db_downgrade(revision: str) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--worker/--no-worker",
+    default=None,
+    help="Deliver write-back messages in a background thread [WORKER_IN_PROCESS: on].",
+)
 @with_appcontext
-def serve(host: str, port: int) -> None:
-    """Serve Tandem with the built-in server (use gunicorn in production)."""
+def serve(host: str, port: int, worker: bool | None) -> None:
+    """Serve Tandem with the built-in server (use gunicorn in production).
+
+    The outbox worker runs in-process unless --no-worker (or TANDEM_WORKER_IN_PROCESS=false);
+    in production run `tandem worker` processes instead.
+    """
     from werkzeug.serving import run_simple
 
+    from lti.cli_outbox import start_background_worker
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    click.echo(f"Tandem on http://{host}:{port}/ (Ctrl+C to stop)")
-    run_simple(host, port, app, threaded=True, use_reloader=False)
+    in_process = bool(app.config.get("WORKER_IN_PROCESS")) if worker is None else worker
+    stop, thread = start_background_worker(app) if in_process else (None, None)
+    click.echo(
+        f"Tandem on http://{host}:{port}/ (Ctrl+C to stop)"
+        + ("; write-back worker running in-process" if in_process else "")
+    )
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        if stop is not None and thread is not None:
+            stop.set()
+            thread.join(timeout=30)
 
 
 # --------------------------------------------------------------------------- orgs
@@ -351,6 +372,60 @@ def demo_seed(org_slug: str, count: int, seed: int, if_empty: bool) -> None:
         f"program {summary.program_id} with {summary.mentors} mentors and "
         f"{summary.mentees} mentees"
     )
+
+
+@demo_group.command("simulate")
+@click.option("--program", "program_id", required=True, type=int, help="Program id.")
+@click.option("--org", "org_slug", help="Organization slug (default: the program's).")
+@click.option("--months", default=6, show_default=True, type=int)
+@click.option("--seed", default=7, show_default=True, type=int)
+@with_appcontext
+@handle_errors
+def demo_simulate(program_id: int, org_slug: str | None, months: int, seed: int) -> None:
+    """Play an enrolled program forward: matching, sessions, feedback, assessments, alerts.
+
+    Uses only the public services; when the months cover the whole program it is closed
+    and completions are evaluated (write-back messages go to the outbox).
+    """
+    from plugin.errors import NotFound
+    from plugin.simulate import simulate_program
+
+    session = get_session()
+    if org_slug:
+        org_id = organizations.get_organization(session, org_slug).id
+    else:
+        found = session.get(Program, program_id)
+        if found is None:
+            raise NotFound(f"program {program_id} not found", field="program")
+        org_id = found.org_id
+    summary = simulate_program(
+        session,
+        org_id=org_id,
+        program_id=program_id,
+        months=months,
+        seed=seed,
+        progress=Progress(),
+    )
+    commit()
+
+    def fmt(counts: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+    click.echo(f"simulated program {program_id} for {months} months (seed {seed})")
+    click.echo(f"  personas:    {fmt(summary.personas)}")
+    click.echo(f"  tandems:     {fmt(summary.tandems)}")
+    click.echo(f"  sessions:    {fmt(summary.sessions)}")
+    click.echo(
+        f"  feedback {summary.feedback}, goals {summary.goals} ({summary.goals_met} met), "
+        f"actions {summary.actions}"
+    )
+    click.echo(
+        f"  assessments {summary.assessments}, surveys {summary.surveys}, "
+        f"completions {summary.completions}, outbox messages {summary.outbox_messages}"
+    )
+    click.echo(f"  alerts:      {fmt(summary.alerts)}; departures {summary.departures}")
+    if summary.closed:
+        click.echo(f"  program closed; see: tandem report --program {program_id}")
 
 
 # --------------------------------------------------------------------------- people

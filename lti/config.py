@@ -6,6 +6,7 @@ import time.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,19 @@ DEFAULTS: dict[str, Any] = {
     "DEV_PLATFORM": False,
     # Connector registry: name -> "package.module:Class" (built in create_app).
     "CONNECTORS": {},
+    # Write-back sink registry: name -> "package.module:Factory" (built in create_app).
+    # The built-in "journal" sink is always there unless mapped to null.
+    "SINKS": {"journal": "connectors.journal:JournalSink"},
+    # `tandem serve` runs the outbox worker in a background thread (embedded default).
+    "WORKER_IN_PROCESS": True,
+    # Messages claimed per transaction, idle poll interval and claim lease (seconds).
+    "WORKER_BATCH": 20,
+    "WORKER_POLL_SECONDS": 5.0,
+    "WORKER_LEASE_SECONDS": 300,
+    # The worker's periodic job, "package.module:function" called as fn(session, now=now)
+    # and returning how many items it handled (the alerts scan); null switches it off.
+    "WORKER_HOUSEKEEPING": "plugin.services.alerts:scan_all",
+    "WORKER_HOUSEKEEPING_SECONDS": 300,
     "JSON_SORT_KEYS": False,
 }
 
@@ -43,7 +57,7 @@ def normalise_database_url(url: str) -> str:
 
 def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     """Fill ``app.config``: defaults → ``TANDEM_*`` env → ``DATABASE_URL`` env → test overrides."""
-    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(copy.deepcopy(DEFAULTS))
     if test_config is None:
         app.config.from_prefixed_env("TANDEM")
         if not app.config.get("DATABASE_URL") and os.environ.get("DATABASE_URL"):

@@ -1,0 +1,120 @@
+"""The sink registry: which write-back sinks this deployment can deliver through.
+
+``SINKS`` in the config maps a sink name to the dotted path of its factory (a class or
+callable taking a :class:`plugin.ports.TargetConfig`)::
+
+    TANDEM_SINKS='{"recording": "tests.fakes:RecordingSink"}'
+
+The built-in ``journal`` sink is always registered unless ``SINKS`` maps it to ``null``.
+Factories are imported lazily, on first use, so building the app imports no connector and
+does no I/O; relative file paths of file-based sinks resolve against the app's instance
+folder. The registry lives in ``app.extensions["tandem.sinks"]``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from flask import Flask, current_app
+from werkzeug.utils import ImportStringError, import_string
+
+from plugin.ports import Sink, SinkConfigError, SinkFactory, SinkRegistry, TargetConfig
+
+__all__ = ["BUILTIN_SINKS", "EXTENSION", "LazySinkFactory", "build_sink_registry", "get_sinks"]
+
+#: Sinks every deployment has, unless the config maps them to ``None``.
+BUILTIN_SINKS: Mapping[str, str] = {"journal": "connectors.journal:JournalSink"}
+#: Where :func:`build_sink_registry`'s result is kept on the app.
+EXTENSION = "tandem.sinks"
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_DOTTED = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
+
+
+class LazySinkFactory:
+    """A sink factory imported from its dotted path on first use."""
+
+    def __init__(
+        self, name: str, dotted: str, *, data_dir: Callable[[], str | None] | None = None
+    ) -> None:
+        """Remember where the factory is; import nothing yet.
+
+        Args:
+            name: The sink's registered name.
+            dotted: ``package.module:Factory``.
+            data_dir: Returns where relative file paths resolve (the app's instance folder,
+                read when a sink is built so a changed instance path is honoured).
+        """
+        self.name = name
+        self.dotted = dotted
+        self.data_dir = data_dir
+        self._factory: SinkFactory | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> SinkFactory:
+        """Import the factory.
+
+        Raises:
+            SinkConfigError: It cannot be imported (a missing package or a typo).
+        """
+        with self._lock:
+            if self._factory is None:
+                try:
+                    self._factory = import_string(self.dotted)
+                except ImportStringError as exc:
+                    raise SinkConfigError(
+                        f"sink {self.name!r} is configured as {self.dotted!r}, which cannot "
+                        f"be imported ({type(exc.exception).__name__}); install it or fix "
+                        "TANDEM_SINKS, then retry the message",
+                        field="sink",
+                    ) from None
+            return self._factory
+
+    def __call__(self, config: TargetConfig) -> Sink:
+        """Build the sink of one target (file paths default to the instance folder)."""
+        if config.data_dir is None and self.data_dir is not None:
+            config = replace(config, data_dir=self.data_dir())
+        return self.load()(config)
+
+    def __repr__(self) -> str:
+        """``LazySinkFactory('journal', 'connectors.journal:JournalSink')``."""
+        return f"LazySinkFactory({self.name!r}, {self.dotted!r})"
+
+
+def build_sink_registry(app: Flask) -> dict[str, SinkFactory]:
+    """The registered sinks from ``app.config["SINKS"]`` plus the built-ins.
+
+    Raises:
+        RuntimeError: ``SINKS`` is not a mapping of sink names to dotted paths.
+    """
+    configured: Any = app.config.get("SINKS") or {}
+    if not isinstance(configured, Mapping):
+        raise RuntimeError('TANDEM_SINKS must be a JSON object of name -> "package.module:Factory"')
+    merged: dict[str, str | None] = {**BUILTIN_SINKS, **configured}
+    registry: dict[str, SinkFactory] = {}
+    for name, dotted in sorted(merged.items()):
+        if dotted is None:
+            continue
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise RuntimeError(
+                f"sink name {name!r} in TANDEM_SINKS: use lower-case letters, digits and '_'"
+            )
+        if not isinstance(dotted, str) or not _DOTTED.match(dotted):
+            raise RuntimeError(
+                f'sink {name!r} in TANDEM_SINKS must be a dotted path like "package.module:Factory"'
+            )
+        registry[name] = LazySinkFactory(name, dotted, data_dir=lambda: app.instance_path)
+    return registry
+
+
+def get_sinks(app: Flask | None = None) -> SinkRegistry:
+    """The app's sink registry (built by ``create_app``)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    registry: SinkRegistry | None = app.extensions.get(EXTENSION)
+    if registry is None:
+        registry = app.extensions[EXTENSION] = build_sink_registry(app)
+    return registry

@@ -1,0 +1,131 @@
+"""Ports: the seams between the core and the systems Tandem writes to.
+
+A **sink** delivers one write-back message (a completion, the hours spent, or a skill gain)
+to one target of an organization: the LMS gradebook through LTI AGS, Moodle competencies,
+SuccessFactors Learning, Workday learning and skills, or the local journal file. The
+outbox worker (:mod:`plugin.worker`) claims due messages from
+:class:`plugin.models.OutboxMessage`, builds the sink of each message's target through a
+:data:`SinkRegistry`, and calls :meth:`Sink.deliver` outside any database transaction.
+
+The contract every sink implements (and the contract test of each sink checks):
+
+* **One message, one target.** ``deliver`` sends exactly the message it is given. It
+  returns ``None`` once the target has durably accepted it.
+* **Idempotent on** :attr:`OutboundMessage.idempotency_key`. The worker delivers *at
+  least* once: a worker that crashes (or loses its lease) after the target accepted a
+  message but before the outbox recorded it will have the message delivered again. The
+  sink must make that second delivery a no-op — send the key as the vendor's external id
+  or idempotency header, or look the key up before writing.
+* **Errors say whether a retry can help.**
+  :class:`~plugin.errors.ConnectorUnavailable` (timeout, 429, 5xx; ``retry_after`` when
+  the target said how long to wait) is retried with exponential backoff;
+  :class:`~plugin.errors.ConnectorAuthError`, :class:`~plugin.errors.ConnectorDataError`
+  and :class:`SinkConfigError` are permanent: the message is dead-lettered at once and an
+  admin retries it after fixing the cause. Any other exception is treated as a bug in the
+  sink and retried like an outage, until the last attempt.
+* **No secrets or personal data in errors.** Exception messages end up in
+  ``OutboxMessage.last_error`` and in logs; URLs must be redacted, payloads never quoted.
+* **Factories only build.** A :data:`SinkFactory` turns a :class:`TargetConfig` into a
+  sink without I/O (no network, no files): it may validate settings and raise
+  :class:`SinkConfigError`. The worker builds each target's sink once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from plugin.errors import PluginError
+
+__all__ = [
+    "OutboundMessage",
+    "Sink",
+    "SinkConfigError",
+    "SinkFactory",
+    "SinkRegistry",
+    "TargetConfig",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """One write-back message, as a sink sees it (a plain copy: no database session).
+
+    Attributes:
+        id: The outbox row id (for logs; use ``idempotency_key`` for deduplication).
+        org_id: The organization the message belongs to.
+        kind: ``completion``, ``hours`` or ``skill_gain``.
+        target: The name of the organization's write-back target.
+        idempotency_key: Stable for the event and target, e.g.
+            ``completion:p3:e17:workday``; unique per organization.
+        payload: The JSON content written by the event (enrollment, person ids, figures).
+            Personal data: never log it.
+        attempt: Which delivery attempt this is (1 for the first).
+    """
+
+    id: int
+    org_id: int
+    kind: str
+    target: str
+    idempotency_key: str
+    payload: Mapping[str, Any]
+    attempt: int
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """What a sink factory needs to build the sink of one write-back target.
+
+    Attributes:
+        org_id: The organization the target belongs to.
+        name: The target's name within the organization.
+        sink: The registered sink name (``journal``, ``lti_ags``, ``workday`` …).
+        settings: The target's non-secret settings (secrets live encrypted on the
+            connection).
+        connection_id: The HRIS/LMS connection the sink writes through, if any.
+        data_dir: Where file-based sinks resolve relative paths (the app's instance
+            folder, filled in by the registry); ``None`` means the working directory.
+    """
+
+    org_id: int
+    name: str
+    sink: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    connection_id: int | None = None
+    data_dir: str | None = None
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Delivers write-back messages to one target (see the module docstring for the contract)."""
+
+    def deliver(self, message: OutboundMessage) -> None:
+        """Deliver one completion, hours or skill-gain message to the target.
+
+        Must be idempotent on ``message.idempotency_key``: the same message may be
+        delivered again after a worker crash, and the target must then change nothing.
+
+        Raises:
+            ConnectorUnavailable: The target is unreachable or asked us to slow down;
+                the message is retried later (after ``retry_after`` seconds at least).
+            ConnectorAuthError: Credentials were refused; not retried.
+            ConnectorDataError: The target refused the content; not retried.
+            SinkConfigError: The target's settings cannot work; not retried.
+        """
+        ...
+
+
+class SinkConfigError(PluginError):
+    """A target cannot be delivered to as configured (no such sink, paused, bad settings).
+
+    Permanent: retrying cannot help until an admin fixes the configuration and retries
+    the message (``tandem outbox retry``).
+    """
+
+
+#: Builds the sink of one target; must do no I/O.
+SinkFactory = Callable[[TargetConfig], Sink]
+
+#: Registered sinks by name, e.g. ``{"journal": JournalSink}`` (built by the web layer).
+SinkRegistry = Mapping[str, SinkFactory]
