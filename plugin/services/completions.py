@@ -337,12 +337,6 @@ def _gain_payload(
 # --------------------------------------------------------------------------- writing
 
 
-def _key(kind: str, subject: str, target: str) -> str:
-    # Mirrors writeback.enqueue's idempotency key; used only to skip building payloads
-    # that would be deduplicated anyway and to date the messages this evaluation wrote.
-    return f"{kind}:{subject}:{target}"
-
-
 def _send(
     session: Session,
     *,
@@ -354,7 +348,9 @@ def _send(
     now: datetime,
 ) -> int:
     """Enqueue one event for the targets that lack it; returns the messages written."""
-    expected = {_key(kind, subject, t.name) for t in targets if kind in t.kinds}
+    expected = {
+        writeback.idempotency_key(kind, subject, t.name) for t in targets if kind in t.kinds
+    }
     if not expected:
         return 0
     present = set(
@@ -372,11 +368,9 @@ def _send(
         return 0
     written = 0
     for message in writeback.enqueue(
-        session, org_id=org_id, kind=kind, subject=subject, payload=body
+        session, org_id=org_id, kind=kind, subject=subject, payload=body, now=now
     ):
         if message.idempotency_key in missing:
-            message.created_at = now
-            message.next_attempt_at = now
             written += 1
     return written
 

@@ -174,3 +174,28 @@ def test_get_program_scoped(db_session: Session, make_org: Any) -> None:
     with pytest.raises(NotFound):
         programs.get_program(db_session, org_id=b.id, program_id=p.id)
     assert programs.list_programs(db_session, org_id=b.id) == []
+
+
+def test_assessment_skills_are_checked_against_the_catalogue(
+    db_session: Session, org: Organization, skills: Any
+) -> None:
+    program = programs.create_program(
+        db_session,
+        org=org,
+        name="Assessed",
+        format="one_to_one",
+        starts_on=date(2026, 3, 1),
+        ends_on=date(2026, 9, 1),
+        assessment_skills=["AI", "DEI", "AI"],
+        actor="t",
+    )
+    assert program.assessment_skills == ["AI", "DEI"]
+    with pytest.raises(ValidationError, match="unknown skill code"):
+        programs.update_program(
+            db_session, program, actor="t", changes={"assessment_skills": ["AI", "NOPE"]}
+        )
+    assert program.assessment_skills == ["AI", "DEI"]
+    with pytest.raises(ValidationError, match="list of skill codes"):
+        programs.update_program(db_session, program, actor="t", changes={"assessment_skills": "AI"})
+    programs.update_program(db_session, program, actor="t", changes={"assessment_skills": []})
+    assert program.assessment_skills == []
