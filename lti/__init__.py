@@ -16,7 +16,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Args:
         test_config: Overrides applied last (tests); when given, the environment is not read.
     """
-    from lti import cli, db, errors, sinks, views
+    from lti import cli, db, errors, lti_views, sinks, views
     from lti.config import load_config
 
     app = Flask(__name__, instance_relative_config=True)
@@ -25,6 +25,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[sinks.EXTENSION] = sinks.build_sink_registry(app)
     errors.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(lti_views.bp)
     cli.init_app(app)
 
     @app.after_request

@@ -472,6 +472,7 @@ COMMANDS = (db_group, serve, orgs_group, programs_group, demo_group, people_grou
 def init_app(app: Flask) -> None:
     """Register every command on the app's CLI group."""
     from lti import cli_assess, cli_outbox, cli_report, cli_sessions, cli_tandems
+    from lti.cli_lti import lti_group
     from lti.cli_match import match_group
 
     tracking = (
@@ -486,7 +487,7 @@ def init_app(app: Flask) -> None:
         cli_outbox.worker_command,
         cli_report.report_command,
     )
-    for command in (*COMMANDS, match_group, *tracking):
+    for command in (*COMMANDS, match_group, *tracking, lti_group):
         app.cli.add_command(command)
 
 

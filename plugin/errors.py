@@ -9,6 +9,7 @@ Tree::
     ├── PermissionDenied      the actor may not see or do this
     ├── MatchError            matching could not run
     ├── TrackingError         a tandem/session/assessment rule refused the change
+    ├── SecretError           a secret at rest cannot be decrypted (key changed, tampering)
     └── ConnectorError(connector, status)
         ├── ConnectorAuthError      401/403, never retried
         ├── ConnectorUnavailable    timeout, 429, 5xx; retriable
@@ -27,6 +28,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "PluginError",
+    "SecretError",
     "TrackingError",
     "ValidationError",
 ]
@@ -79,6 +81,15 @@ class MatchError(PluginError):
 
 class TrackingError(ConflictError):
     """A tandem, session, assessment or completion rule refused the change."""
+
+
+class SecretError(PluginError):
+    """A secret stored encrypted cannot be decrypted: the key changed or the value was altered.
+
+    A server-side problem, not bad input; the message never contains the secret.
+    """
+
+    status_code = 500
 
 
 class ConnectorError(PluginError):

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -50,6 +51,10 @@ __all__ = [
     "Feedback",
     "Goal",
     "GoalStatus",
+    "LtiCacheEntry",
+    "LtiDeployment",
+    "LtiDeploymentStatus",
+    "LtiRegistration",
     "MatchRun",
     "MatchRunStatus",
     "MentoringSession",
@@ -75,6 +80,8 @@ __all__ = [
     "Tandem",
     "TandemMember",
     "TandemStatus",
+    "ToolKey",
+    "ToolKeyStatus",
     "WritebackTarget",
 ]
 
@@ -215,6 +222,22 @@ class SyncStatus(enum.StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class LtiDeploymentStatus(enum.StrEnum):
+    """A deployment first seen in a launch waits for an admin (unless auto-approved)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REVOKED = "revoked"
+
+
+class ToolKeyStatus(enum.StrEnum):
+    """current signs; previous is still published (rotation overlap); retired is neither."""
+
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    RETIRED = "retired"
 
 
 def _org_fk() -> Mapped[int]:
@@ -806,6 +829,111 @@ class Alert(Base):
         UniqueConstraint("org_id", "dedup_key"),
         Index("ix_alerts_program_id_status", "program_id", "status"),
     )
+
+
+# --------------------------------------------------------------------------- LTI
+
+
+class LtiRegistration(Base):
+    """An LTI 1.3 platform (issuer + client id) registered for one organization.
+
+    ``(issuer, client_id)`` is unique across all organizations: a launch finds its
+    registration by ``iss`` and ``aud``/``client_id`` before it knows the tenant.
+    """
+
+    __tablename__ = "lti_registrations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    # Stored normalised: no trailing slash, lower-case scheme and host.
+    issuer: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    auth_login_url: Mapped[str] = mapped_column(String(1000))
+    auth_token_url: Mapped[str] = mapped_column(String(1000))
+    auth_audience: Mapped[str | None] = mapped_column(String(1000), default=None)
+    jwks_url: Mapped[str] = mapped_column(String(1000))
+    auto_approve_deployments: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+
+
+class LtiDeployment(Base):
+    """One deployment of a registration (Moodle: the tool type id, e.g. ``"1"``)."""
+
+    __tablename__ = "lti_deployments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_registrations.id", ondelete="CASCADE"), index=True
+    )
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[LtiDeploymentStatus] = mapped_column(
+        str_enum(LtiDeploymentStatus, "lti_deployment_status"),
+        default=LtiDeploymentStatus.PENDING,
+    )
+    # None until a launch uses it (deployments an admin registers up front).
+    first_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    approved_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    registration: Mapped[LtiRegistration] = relationship(lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("registration_id", "deployment_id"),
+        Index("ix_lti_deployments_org_id_status", "org_id", "status"),
+    )
+
+
+class ToolKey(Base):
+    """An RSA key pair of the tool, global to this Tandem deployment (one JWKS URL).
+
+    The private part is a Fernet token (:class:`plugin.crypto.SecretBox`), erased when the
+    key is retired. At most one key is ``current`` (a partial unique index), so two hosts
+    creating the first key at once cannot both succeed.
+    """
+
+    __tablename__ = "tool_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # RFC 7638 JWK thumbprint (SHA-256, base64url): 43 characters.
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    public_pem: Mapped[str] = mapped_column(Text)
+    private_pem_encrypted: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[ToolKeyStatus] = mapped_column(
+        str_enum(ToolKeyStatus, "tool_key_status"), default=ToolKeyStatus.CURRENT
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (
+        Index(
+            "uq_tool_keys_one_current",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'current'"),
+            postgresql_where=text("status = 'current'"),
+        ),
+    )
+
+
+class LtiCacheEntry(Base):
+    """The shared store of OIDC state, used nonces and launch data, with an expiry.
+
+    Lives in the database so any host serves the next request (DESIGN §4).
+    """
+
+    __tablename__ = "lti_cache"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 # --------------------------------------------------------------------------- integration
