@@ -20,7 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 run: $(STAMP)
 	$(BIN)/tandem db upgrade
 	$(BIN)/tandem demo seed --org demo --people 2000 --seed 7 --if-empty
-	TANDEM_DEV_PLATFORM=$${TANDEM_DEV_PLATFORM:-1} $(BIN)/tandem serve --host $(HOST) --port $(PORT)
+	TANDEM_DEV_PLATFORM=$${TANDEM_DEV_PLATFORM:-1} TANDEM_BASE_URL=$${TANDEM_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/tandem serve --host $(HOST) --port $(PORT)
 
 ## test: venv, install with dev extras, lint, type-check, import contracts, tests
 test: $(STAMP) lint typecheck imports pytest
