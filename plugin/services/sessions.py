@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from plugin import validation
 from plugin.access import Actor, ActorRole, is_coordinator, member_of
 from plugin.db import utcnow
 from plugin.errors import ConflictError, NotFound, PermissionDenied, TrackingError, ValidationError
@@ -143,31 +144,6 @@ def _aware(value: Any, field: str) -> datetime:
             field=field,
         )
     return value.astimezone(UTC)
-
-
-def _int_in(value: Any, lo: int, hi: int, field: str, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValidationError(f"{what} must be a whole number from {lo} to {hi}", field=field)
-    return value
-
-
-def _text(value: Any, *, field: str, limit: int, required: bool = False) -> str | None:
-    if value is None:
-        if required:
-            raise ValidationError(f"{field} is required", field=field)
-        return None
-    if not isinstance(value, str):
-        raise ValidationError(f"{field} must be text", field=field)
-    text = value.strip()
-    if not text:
-        if required:
-            raise ValidationError(f"{field} must not be empty", field=field)
-        return None
-    if len(text) > limit:
-        raise ValidationError(
-            f"{field} is {len(text)} characters long; at most {limit} are allowed", field=field
-        )
-    return text
 
 
 def _fmt(moment: datetime) -> str:
@@ -306,9 +282,9 @@ def plan_session(
     minutes = (
         None
         if planned_minutes is None
-        else _int_in(planned_minutes, 1, MAX_MINUTES, "planned_minutes", "planned_minutes")
+        else validation.whole_number(planned_minutes, 1, MAX_MINUTES, field="planned_minutes")
     )
-    text = _text(topic, field="topic", limit=MAX_TOPIC)
+    text = validation.text(topic, field="topic", limit=MAX_TOPIC)
     _require_running(tandem, program, "planned")
     _in_program(program, when, "scheduled_at")
     _refuse_clash(_clash(session, tandem.id, when), tandem, when)
@@ -325,7 +301,6 @@ def plan_session(
     )
     session.add(row)
     session.flush()
-    _count_towards_completion(session, tandem, actor, now)
     return row
 
 
@@ -390,8 +365,8 @@ def hold_session(
     row, tandem = _session(session, actor, mentoring_session_id)
     _member(tandem, actor, "record its sessions")
     program = _program(session, tandem)
-    length = _int_in(minutes, 1, MAX_MINUTES, "minutes", "minutes")
-    text = _text(topic, field="topic", limit=MAX_TOPIC)
+    length = validation.whole_number(minutes, 1, MAX_MINUTES, field="minutes")
+    text = validation.text(topic, field="topic", limit=MAX_TOPIC)
     _require_running(tandem, program, "held")
     if row.status is not SessionStatus.PLANNED:
         when = _fmt(row.held_at or row.scheduled_at)
@@ -452,8 +427,8 @@ def log_session(
     _member(tandem, actor, "record its sessions")
     program = _program(session, tandem)
     moment = _aware(held_at, "held_at")
-    length = _int_in(minutes, 1, MAX_MINUTES, "minutes", "minutes")
-    text = _text(topic, field="topic", limit=MAX_TOPIC)
+    length = validation.whole_number(minutes, 1, MAX_MINUTES, field="minutes")
+    text = validation.text(topic, field="topic", limit=MAX_TOPIC)
     _require_running(tandem, program, "recorded")
     _check_held_at(program, tandem, moment, now)
     _refuse_clash(_clash(session, tandem.id, moment), tandem, moment)
@@ -471,6 +446,7 @@ def log_session(
     )
     session.add(row)
     session.flush()
+    _count_towards_completion(session, tandem, actor, now)
     return row
 
 
@@ -508,7 +484,7 @@ def cancel_session(
     row, tandem = _session(session, actor, mentoring_session_id)
     member = _member(tandem, actor, "cancel its sessions")
     program = _program(session, tandem)
-    text = _text(reason, field="reason", limit=MAX_REASON, required=True)
+    text = validation.required_text(reason, field="reason", limit=MAX_REASON)
     _require_running(tandem, program, "cancelled")
     if row.status is not SessionStatus.PLANNED:
         raise ConflictError(
@@ -584,7 +560,7 @@ def set_notes(
     now = now if now is not None else utcnow()
     row, tandem = _session(session, actor, mentoring_session_id)
     _member(tandem, actor, "write the private notes of its sessions")
-    row.private_notes = _text(text, field="notes", limit=MAX_NOTES, required=False)
+    row.private_notes = validation.text(text, field="notes", limit=MAX_NOTES, required=False)
     row.updated_at = now
     session.flush()
 
@@ -644,8 +620,8 @@ def give_feedback(
     row, tandem = _session(session, actor, mentoring_session_id)
     member = _member(tandem, actor, "give feedback on its sessions")
     program = _program(session, tandem)
-    score = _int_in(rating, 1, 5, "rating", "rating")
-    text = _text(comment, field="comment", limit=MAX_COMMENT)
+    score = validation.whole_number(rating, 1, 5, field="rating")
+    text = validation.text(comment, field="comment", limit=MAX_COMMENT)
     if not isinstance(shared_with_partner, bool):
         raise ValidationError("shared_with_partner must be true or false", field="shared")
     pulse: int | None = None
@@ -662,7 +638,7 @@ def give_feedback(
                 "gives a rating and a comment only",
                 field="safety_pulse",
             )
-        pulse = _int_in(safety_pulse, 1, 5, "safety_pulse", "safety_pulse")
+        pulse = validation.whole_number(safety_pulse, 1, 5, field="safety_pulse")
     if row.status is not SessionStatus.HELD:
         raise TrackingError(
             f"session {row.id} is {row.status.value}; feedback opens once it has been held",

@@ -11,6 +11,7 @@ from plugin.access import Actor
 from plugin.errors import ConflictError, NotFound, PermissionDenied, TrackingError, ValidationError
 from plugin.models import (
     AuditEvent,
+    Completion,
     EnrollmentRole,
     MentoringSession,
     Program,
@@ -440,7 +441,7 @@ def test_cancel_by_the_junior_records_the_mentor_role(
 
 @pytest.mark.parametrize(
     ("reason", "message"),
-    [(None, "reason is required"), ("   ", "must not be empty"), ("r" * 2001, "at most 2000")],
+    [(None, "reason is required"), ("   ", "reason is required"), ("r" * 2001, "at most 2000")],
 )
 def test_cancel_needs_a_reason(
     p: Any, db_session: Session, reason: str | None, message: str, plan: Any
@@ -582,3 +583,32 @@ def test_session_counts(p: Any, make_pair: Any, db_session: Session, plan: Any) 
     assert counts[other.tandem.id] == {"planned": 0, "held": 0, "cancelled": 0, "minutes_held": 0}
     assert c.status is SessionStatus.PLANNED
     assert sessions.session_counts(db_session, []) == {}
+
+
+def _one_session_rule(db_session: Session, world: Any) -> None:
+    world.program.completion_rule = {
+        "min_sessions": 1,
+        "min_minutes": 30,
+        "require_post_assessment": False,
+    }
+    db_session.flush()
+
+
+def _completions(db_session: Session) -> int:
+    return db_session.scalar(select(func.count(Completion.id))) or 0
+
+
+def test_a_logged_session_can_complete_its_members(db_session: Session, p: Any, world: Any) -> None:
+    _one_session_rule(db_session, world)
+    sessions.log_session(db_session, p.mentor_actor, p.tandem.id, held_at=AT, minutes=45, now=AT)
+    assert _completions(db_session) == 2
+
+
+def test_a_held_session_can_complete_its_members_but_planning_cannot(
+    db_session: Session, p: Any, world: Any
+) -> None:
+    _one_session_rule(db_session, world)
+    row = sessions.plan_session(db_session, p.mentor_actor, p.tandem.id, scheduled_at=AT, now=T0)
+    assert _completions(db_session) == 0
+    sessions.hold_session(db_session, p.mentee_actor, row.id, minutes=45, now=AT)
+    assert _completions(db_session) == 2
