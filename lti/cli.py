@@ -387,20 +387,13 @@ def demo_simulate(program_id: int, org_slug: str | None, months: int, seed: int)
     Uses only the public services; when the months cover the whole program it is closed
     and completions are evaluated (write-back messages go to the outbox).
     """
-    from plugin.errors import NotFound
+    from lti.cli_common import program_in
     from plugin.simulate import simulate_program
 
     session = get_session()
-    if org_slug:
-        org_id = organizations.get_organization(session, org_slug).id
-    else:
-        found = session.get(Program, program_id)
-        if found is None:
-            raise NotFound(f"program {program_id} not found", field="program")
-        org_id = found.org_id
     summary = simulate_program(
         session,
-        org_id=org_id,
+        org_id=program_in(program_id, org_slug).org_id,
         program_id=program_id,
         months=months,
         seed=seed,

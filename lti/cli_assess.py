@@ -15,26 +15,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti.cli import Progress, handle_errors
-from lti.cli_common import as_coordinator, as_participant, echo_json
+from lti.cli_common import as_coordinator, as_participant, echo_json, program_in
 from lti.db import commit, get_session
-from plugin.errors import NotFound
-from plugin.models import Enrollment, Person, Program
-from plugin.services import assessments, completions, organizations, programs
+from plugin.models import Enrollment, Person
+from plugin.services import assessments, completions
 
 __all__ = ["assessments_group", "completions_group"]
 
 _KIND_NAMES = {"pre": "pre-assessment", "post": "post-assessment", "follow_up": "follow-up"}
-
-
-def _program(program_id: int, org_slug: str | None) -> Program:
-    session = get_session()
-    if org_slug:
-        org = organizations.get_organization(session, org_slug)
-        return programs.get_program(session, org_id=org.id, program_id=program_id)
-    program = session.get(Program, program_id)
-    if program is None:
-        raise NotFound(f"program {program_id} not found", field="program")
-    return program
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -119,7 +107,7 @@ _role_option = click.option(
 @handle_errors
 def assessments_skills(program_id: int, org_slug: str | None, as_json: bool) -> None:
     """List the skills a program's participants assess themselves on."""
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     skills = assessments.program_skills(get_session(), program)
     rows = [
         {
@@ -165,7 +153,7 @@ def assessments_submit(
     """Submit a participant's self-assessment (every program skill, once each)."""
     data = _read_answers(answers, answers_file)
     session = get_session()
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     actor = as_participant(program.org_id, person_id)
     assessment = assessments.submit_assessment(
         session, actor, program.id, kind=kind, answers=data, role=role
@@ -203,7 +191,7 @@ def assessments_submit(
 @handle_errors
 def assessments_show(program_id: int, org_slug: str | None, person_id: int, as_json: bool) -> None:
     """Show a participant's own answers, gains and what is still open for them."""
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     actor = as_participant(program.org_id, person_id)
     data = assessments.my_assessments(get_session(), actor, program.id)
     if as_json:
@@ -272,7 +260,7 @@ def assessments_survey(
     ):
         if value is None:
             raise click.UsageError(f"say --{name} or --no-{name}")
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     actor = as_participant(program.org_id, person_id)
     answer = assessments.submit_survey(
         get_session(),
@@ -313,7 +301,7 @@ _coordinator_option = click.option(
 @handle_errors
 def completions_evaluate(program_id: int, org_slug: str | None, coordinator_id: int | None) -> None:
     """Record every completion the program's rule now grants, with its write-back messages."""
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     actor = as_coordinator(program.org_id, coordinator_id)
     counts = completions.evaluate_program(get_session(), actor, program.id, progress=Progress())
     commit()
@@ -337,7 +325,7 @@ def completions_list(
 ) -> None:
     """List a program's completions (coordinators; audited)."""
     session = get_session()
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     actor = as_coordinator(program.org_id, coordinator_id)
     rows = completions.list_completions(session, actor, program.id)
     people: dict[int, tuple[Enrollment, Person]] = {}
@@ -388,7 +376,7 @@ def completions_status(
     program_id: int, org_slug: str | None, person_id: int, role: str | None, as_json: bool
 ) -> None:
     """Show a participant's own standing against the completion rule."""
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     actor = as_participant(program.org_id, person_id)
     status = completions.my_completion(get_session(), actor, program.id, role=role)
     if as_json:

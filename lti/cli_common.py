@@ -9,14 +9,21 @@ names a coordinator, whose program rights are then checked.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from lti.cli import actor
+from lti.db import get_session
 from plugin.access import Actor
+from plugin.db import Base
+from plugin.errors import NotFound
+from plugin.models import Program
+from plugin.services import organizations, programs
 
-__all__ = ["as_coordinator", "as_participant", "echo_json"]
+__all__ = ["as_coordinator", "as_participant", "echo_json", "find", "program_in"]
+
+RowT = TypeVar("RowT", bound=Base)
 
 
 def as_participant(org_id: int, person_id: int) -> Actor:
@@ -34,3 +41,28 @@ def as_coordinator(org_id: int, person_id: int | None) -> Actor:
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON (dates and datetimes as ISO 8601)."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def find(model: type[RowT], row_id: int, what: str) -> RowT:
+    """The row ``row_id`` of ``model``; its organization comes from the row itself.
+
+    Raises:
+        NotFound: No such row (``"<what> <id> not found"``).
+    """
+    row = get_session().get(model, row_id)
+    if row is None:
+        raise NotFound(f"{what} {row_id} not found", field=what)
+    return row
+
+
+def program_in(program_id: int, org_slug: str | None = None) -> Program:
+    """A program by id, checked against ``--org`` when given.
+
+    Raises:
+        NotFound: No such organization, or no such program (in it).
+    """
+    if org_slug:
+        session = get_session()
+        org = organizations.get_organization(session, org_slug)
+        return programs.get_program(session, org_id=org.id, program_id=program_id)
+    return find(Program, program_id, "program")

@@ -12,39 +12,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti.cli import Progress, actor, handle_errors
+from lti.cli_common import find, program_in
 from lti.db import commit, get_session
-from plugin.errors import NotFound
 from plugin.matching.errors import MatchInputError
 from plugin.matching.instance import parse_instance_text, render_result, solve_instance
-from plugin.models import MatchRun, Person, Program, Tandem
-from plugin.services import matching, organizations, programs
+from plugin.models import MatchRun, Person, Tandem
+from plugin.services import matching
 
 __all__ = ["match_group"]
-
-
-def _program(program_id: int, org_slug: str | None) -> Program:
-    session = get_session()
-    if org_slug:
-        org = organizations.get_organization(session, org_slug)
-        return programs.get_program(session, org_id=org.id, program_id=program_id)
-    program = session.get(Program, program_id)
-    if program is None:
-        raise NotFound(f"program {program_id} not found", field="program")
-    return program
-
-
-def _tandem(tandem_id: int) -> Tandem:
-    tandem = get_session().get(Tandem, tandem_id)
-    if tandem is None:
-        raise NotFound(f"tandem {tandem_id} not found", field="tandem")
-    return tandem
-
-
-def _run(run_id: int) -> MatchRun:
-    run = get_session().get(MatchRun, run_id)
-    if run is None:
-        raise NotFound(f"match run {run_id} not found", field="run")
-    return run
 
 
 def _names(person_ids: list[int]) -> dict[int, str]:
@@ -68,7 +43,7 @@ def match_group() -> None:
 @handle_errors
 def match_run(program_id: int, org_slug: str | None, objective: str | None, dry_run: bool) -> None:
     """Run matching for a program and store the proposals (or just report with --dry-run)."""
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     outcome = matching.run_matching(
         get_session(),
         program,
@@ -120,7 +95,7 @@ def match_run(program_id: int, org_slug: str | None, objective: str | None, dry_
 def match_show(run_id: int, lang: str) -> None:
     """Show a run's proposed tandems with their reasons, and everyone left unmatched."""
     session = get_session()
-    run = _run(run_id)
+    run = find(MatchRun, run_id, "match run")
     tandems = matching.run_tandems(session, run)
     unmatched = run.result.get("unmatched", [])
     names = _names(
@@ -155,7 +130,7 @@ def match_show(run_id: int, lang: str) -> None:
 @handle_errors
 def match_runs(program_id: int, org_slug: str | None) -> None:
     """List a program's match runs."""
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     for run in matching.list_runs(get_session(), program=program):
         click.echo(
             f"{run.id}\t{run.created_at:%Y-%m-%d %H:%M}\t{run.status.value}\t{run.objective}\t"
@@ -170,7 +145,7 @@ def _tandem_action(name: str, help_text: str) -> None:
     @handle_errors
     def command(tandem_id: int) -> None:
         session = get_session()
-        tandem = _tandem(tandem_id)
+        tandem = find(Tandem, tandem_id, "tandem")
         if name == "accept":
             matching.accept_tandem(session, tandem, actor=actor())
         elif name == "reject":
@@ -194,7 +169,7 @@ _tandem_action("unlock", "Unlock a tandem.")
 def match_approve(run_id: int) -> None:
     """Approve (publish) every proposed tandem of a run."""
     session = get_session()
-    run = _run(run_id)
+    run = find(MatchRun, run_id, "match run")
     matching.approve_run(session, run, actor=actor())
     commit()
     click.echo(f"match run {run.id} approved")
@@ -209,7 +184,11 @@ def match_approve(run_id: int) -> None:
 def match_swap(first: int, second: int, role: str) -> None:
     """Swap the mentees (or mentors) of two proposed tandems; hard rules are re-checked."""
     a, b = matching.swap_tandems(
-        get_session(), _tandem(first), _tandem(second), actor=actor(), role=role
+        get_session(),
+        find(Tandem, first, "tandem"),
+        find(Tandem, second, "tandem"),
+        actor=actor(),
+        role=role,
     )
     commit()
     click.echo(f"swapped: tandem {a.id} score {a.score:.3f}, tandem {b.id} score {b.score:.3f}")

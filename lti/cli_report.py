@@ -18,25 +18,11 @@ import click
 from flask.cli import with_appcontext
 
 from lti.cli import handle_errors
-from lti.cli_common import as_coordinator
+from lti.cli_common import as_coordinator, program_in
 from lti.db import commit, get_session
-from plugin.errors import NotFound
-from plugin.models import Program
-from plugin.services import organizations, report
+from plugin.services import report
 
 __all__ = ["report_command"]
-
-
-def _program(program_id: int, org_slug: str | None) -> Program:
-    session = get_session()
-    program = session.get(Program, program_id)
-    if org_slug:
-        org = organizations.get_organization(session, org_slug)
-        if program is not None and program.org_id != org.id:
-            program = None
-    if program is None:
-        raise NotFound(f"program {program_id} not found", field="program")
-    return program
 
 
 def _csv(data: dict[str, Any]) -> str:
@@ -100,7 +86,7 @@ def report_command(
     than 5 people are suppressed.
     """
     session = get_session()
-    program = _program(program_id, org_slug)
+    program = program_in(program_id, org_slug)
     day: date | None = None if as_of is None else as_of.date()
     data = report.build_report(
         session, as_coordinator(program.org_id, coordinator_id), program.id, as_of=day

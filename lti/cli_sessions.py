@@ -15,7 +15,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from lti.cli import Progress, handle_errors
-from lti.cli_common import as_coordinator, as_participant, echo_json
+from lti.cli_common import as_coordinator, as_participant, echo_json, find
 from lti.db import commit, get_session
 from plugin.access import Actor
 from plugin.errors import NotFound, ValidationError
@@ -55,20 +55,6 @@ def _fmt(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _tandem(tandem_id: int) -> Tandem:
-    tandem = get_session().get(Tandem, tandem_id)
-    if tandem is None:
-        raise NotFound(f"tandem {tandem_id} not found", field="tandem")
-    return tandem
-
-
-def _meeting(session_id: int) -> MentoringSession:
-    row = get_session().get(MentoringSession, session_id)
-    if row is None:
-        raise NotFound(f"session {session_id} not found", field="session")
-    return row
-
-
 def _theme(row: MentoringSession) -> str:
     return f" · theme: {row.theme}" if row.theme else ""
 
@@ -90,7 +76,7 @@ def sessions_plan(
     tandem_id: int, person_id: int, at: datetime, minutes: int | None, topic: str | None
 ) -> None:
     """Plan a session of an active tandem (the theme comes from the program's plan)."""
-    tandem = _tandem(tandem_id)
+    tandem = find(Tandem, tandem_id, "tandem")
     row = sessions.plan_session(
         get_session(),
         as_participant(tandem.org_id, person_id),
@@ -119,7 +105,7 @@ def sessions_hold(
     session_id: int, person_id: int, minutes: int, at: datetime | None, topic: str | None
 ) -> None:
     """Mark a planned session as held (at its planned time unless --at says otherwise)."""
-    meeting = _meeting(session_id)
+    meeting = find(MentoringSession, session_id, "session")
     row = sessions.hold_session(
         get_session(),
         as_participant(meeting.org_id, person_id),
@@ -144,7 +130,7 @@ def sessions_log(
     tandem_id: int, person_id: int, at: datetime, minutes: int, topic: str | None
 ) -> None:
     """Record a session that took place without being planned."""
-    tandem = _tandem(tandem_id)
+    tandem = find(Tandem, tandem_id, "tandem")
     row = sessions.log_session(
         get_session(),
         as_participant(tandem.org_id, person_id),
@@ -168,7 +154,7 @@ def sessions_log(
 @handle_errors
 def sessions_cancel(session_id: int, person_id: int, reason: str) -> None:
     """Cancel a planned session."""
-    meeting = _meeting(session_id)
+    meeting = find(MentoringSession, session_id, "session")
     s = get_session()
     before = set(s.scalars(select(Alert.id).where(Alert.tandem_id == meeting.tandem_id)))
     row = sessions.cancel_session(
@@ -197,7 +183,7 @@ def sessions_notes(
     """Show or set a session's private notes (the tandem's members only)."""
     if text is not None and source is not None:
         raise click.UsageError("give the notes with --set or --file, not both")
-    meeting = _meeting(session_id)
+    meeting = find(MentoringSession, session_id, "session")
     actor = as_participant(meeting.org_id, person_id)
     s = get_session()
     if text is None and source is None:
@@ -234,7 +220,7 @@ def sessions_feedback(
     share: bool,
 ) -> None:
     """Give feedback on a held session (each member once)."""
-    meeting = _meeting(session_id)
+    meeting = find(MentoringSession, session_id, "session")
     fb = sessions.give_feedback(
         get_session(),
         as_participant(meeting.org_id, person_id),
@@ -280,7 +266,7 @@ def sessions_list(
     """
     if person_id is not None and coordinator_id is not None:
         raise click.UsageError("read either --as a member or as --coordinator, not both")
-    tandem = _tandem(tandem_id)
+    tandem = find(Tandem, tandem_id, "tandem")
     actor = (
         as_participant(tandem.org_id, person_id)
         if person_id is not None

@@ -17,12 +17,11 @@ from flask.cli import with_appcontext
 
 from lti.cli import actor as operator
 from lti.cli import handle_errors
-from lti.cli_common import as_coordinator, as_participant, echo_json
+from lti.cli_common import as_coordinator, as_participant, echo_json, find, program_in
 from lti.db import commit, get_session
 from plugin.access import Actor
 from plugin.db import utcnow
-from plugin.errors import NotFound
-from plugin.models import Goal, Program, Tandem
+from plugin.models import Goal, Tandem
 from plugin.services import coordinators, tandems
 
 __all__ = ["coordinators_group", "tandems_group"]
@@ -32,27 +31,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 # --------------------------------------------------------------------------- lookups
-
-
-def _tandem_org(tandem_id: int) -> int:
-    tandem = get_session().get(Tandem, tandem_id)
-    if tandem is None:
-        raise NotFound(f"tandem {tandem_id} not found", field="tandem")
-    return tandem.org_id
-
-
-def _goal_org(goal_id: int) -> int:
-    goal = get_session().get(Goal, goal_id)
-    if goal is None:
-        raise NotFound(f"goal {goal_id} not found", field="goal")
-    return goal.org_id
-
-
-def _program(program_id: int) -> Program:
-    program = get_session().get(Program, program_id)
-    if program is None:
-        raise NotFound(f"program {program_id} not found", field="program")
-    return program
 
 
 def _who(org_id: int, as_person: int | None, coordinator: int | None) -> Actor:
@@ -179,7 +157,7 @@ def tandems_list(
 ) -> None:
     """A program's tandems (coordinators), or a participant's own (--as)."""
     session = get_session()
-    program = _program(program_id)
+    program = program_in(program_id)
     who = _who(program.org_id, as_person, coordinator)
     if as_person is not None:
         mine = tandems.my_tandems(session, who, program_id=program.id)
@@ -227,7 +205,7 @@ def tandems_show(
     tandem_id: int, as_person: int | None, coordinator: int | None, as_json: bool
 ) -> None:
     """Show one tandem as a member (--as) or a coordinator sees it."""
-    who = _who(_tandem_org(tandem_id), as_person, coordinator)
+    who = _who(find(Tandem, tandem_id, "tandem").org_id, as_person, coordinator)
     view = tandems.tandem_view(get_session(), who, tandem_id)
     commit()  # a coordinator's reading is audited
     if as_json:
@@ -249,7 +227,7 @@ def tandems_respond(
     """A member consents to (--accept) or declines (--decline --reason) a proposal."""
     if accept is None:
         raise click.ClickException("say --accept or --decline")
-    who = as_participant(_tandem_org(tandem_id), as_person)
+    who = as_participant(find(Tandem, tandem_id, "tandem").org_id, as_person)
     tandem = tandems.respond(get_session(), who, tandem_id, accept=accept, reason=reason)
     commit()
     verb = "accepted" if accept else "declined"
@@ -265,7 +243,7 @@ def tandems_respond(
 def tandems_confidentiality(tandem_id: int, as_person: int, version: str | None) -> None:
     """Show the program's confidentiality agreement and accept it for a member."""
     session = get_session()
-    who = as_participant(_tandem_org(tandem_id), as_person)
+    who = as_participant(find(Tandem, tandem_id, "tandem").org_id, as_person)
     agreement = tandems.tandem_view(session, who, tandem_id)["confidentiality"]
     click.echo(f"Confidentiality agreement, version {agreement['version']}:")
     click.echo(agreement["text"] or "(the program has no agreement text)")
@@ -287,7 +265,7 @@ def tandems_kickoff(
     tandem_id: int, as_person: int, expectations: str, meeting_mode: str, goals: tuple[str, ...]
 ) -> None:
     """Record the kick-off: expectations, meeting mode and first goals."""
-    who = as_participant(_tandem_org(tandem_id), as_person)
+    who = as_participant(find(Tandem, tandem_id, "tandem").org_id, as_person)
     tandem = tandems.record_kickoff(
         get_session(),
         who,
@@ -306,7 +284,7 @@ def tandems_kickoff(
 @handle_errors
 def tandems_activate(program_id: int) -> None:
     """Activate every ready tandem of a running program (kick-off and agreements done)."""
-    program = _program(program_id)
+    program = program_in(program_id)
     n = tandems.activate_ready(get_session(), program.id, actor=operator())
     commit()
     click.echo(f"{n} tandem(s) activated in program {program.id} ({program.status.value})")
@@ -320,7 +298,7 @@ def tandems_activate(program_id: int) -> None:
 @handle_errors
 def tandems_complete(tandem_id: int, as_person: int | None, coordinator: int | None) -> None:
     """Complete an active tandem (a member, or a coordinator)."""
-    who = _who(_tandem_org(tandem_id), as_person, coordinator)
+    who = _who(find(Tandem, tandem_id, "tandem").org_id, as_person, coordinator)
     tandem = tandems.complete_tandem(get_session(), who, tandem_id)
     commit()
     click.echo(f"{_state(tandem)}")
@@ -338,7 +316,7 @@ def tandems_dissolve(
     tandem_id: int, reason: str, no_fault: bool, as_person: int | None, coordinator: int | None
 ) -> None:
     """Dissolve an accepted or active tandem (a member, or a coordinator)."""
-    who = _who(_tandem_org(tandem_id), as_person, coordinator)
+    who = _who(find(Tandem, tandem_id, "tandem").org_id, as_person, coordinator)
     tandem = tandems.dissolve_tandem(
         get_session(), who, tandem_id, reason=reason, no_fault=no_fault
     )
@@ -358,7 +336,7 @@ def tandems_goal_add(
     tandem_id: int, as_person: int, title: str, description: str | None, due: datetime | None
 ) -> None:
     """Add a goal to a tandem."""
-    who = as_participant(_tandem_org(tandem_id), as_person)
+    who = as_participant(find(Tandem, tandem_id, "tandem").org_id, as_person)
     goal = tandems.add_goal(
         get_session(), who, tandem_id, title=title, description=description, due_on=_day(due)
     )
@@ -374,7 +352,7 @@ def tandems_goal_add(
 @handle_errors
 def tandems_goal_status(goal_id: int, status: str, as_person: int) -> None:
     """Set a goal's status: open, in_progress, met or dropped."""
-    who = as_participant(_goal_org(goal_id), as_person)
+    who = as_participant(find(Goal, goal_id, "goal").org_id, as_person)
     goal = tandems.set_goal_status(get_session(), who, goal_id, status=status)
     commit()
     click.echo(f"goal {goal.id} is {goal.status.value}")
@@ -396,7 +374,7 @@ def tandems_action(
     credit: int | None,
 ) -> None:
     """The senior logs what they changed, credited to the junior."""
-    who = as_participant(_tandem_org(tandem_id), as_person)
+    who = as_participant(find(Tandem, tandem_id, "tandem").org_id, as_person)
     action = tandems.log_action(
         get_session(),
         who,
@@ -428,7 +406,7 @@ def coordinators_group() -> None:
 @handle_errors
 def coordinators_add(program_id: int, person_id: int, coordinator: int | None) -> None:
     """Make a person a coordinator of a program."""
-    program = _program(program_id)
+    program = program_in(program_id)
     who = as_coordinator(program.org_id, coordinator)
     coordinators.add_coordinator(get_session(), who, program, person_id=person_id)
     commit()
@@ -443,7 +421,7 @@ def coordinators_add(program_id: int, person_id: int, coordinator: int | None) -
 @handle_errors
 def coordinators_list(program_id: int, coordinator: int | None, as_json: bool) -> None:
     """List a program's coordinators."""
-    program = _program(program_id)
+    program = program_in(program_id)
     who = as_coordinator(program.org_id, coordinator)
     people = coordinators.list_coordinators(get_session(), who, program)
     if as_json:
@@ -466,7 +444,7 @@ def coordinators_list(program_id: int, coordinator: int | None, as_json: bool) -
 @handle_errors
 def coordinators_remove(program_id: int, person_id: int, coordinator: int | None) -> None:
     """Remove a coordinator from a program."""
-    program = _program(program_id)
+    program = program_in(program_id)
     who = as_coordinator(program.org_id, coordinator)
     coordinators.remove_coordinator(get_session(), who, program, person_id=person_id)
     commit()

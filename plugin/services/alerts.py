@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from plugin import validation
 from plugin.access import Actor, ActorRole, coordinated_program_ids, require_coordinator
 from plugin.db import utcnow
 from plugin.errors import ConflictError, NotFound, PermissionDenied, ValidationError
@@ -482,16 +483,7 @@ def handle_alert(
             f"unknown alert action {status!r}; choose acknowledged or resolved", field="status"
         )
     new = AlertStatus(status)
-    text: str | None = None
-    if note is not None:
-        if not isinstance(note, str):
-            raise ValidationError("note must be text", field="note")
-        text = note.strip() or None
-        if text is not None and len(text) > MAX_NOTE:
-            raise ValidationError(
-                f"note is {len(text)} characters long; at most {MAX_NOTE} are allowed",
-                field="note",
-            )
+    text = validation.text(note, field="note", limit=MAX_NOTE)
     old = alert.status
     if new not in _NEXT[old]:
         allowed = ", ".join(sorted(s.value for s in _NEXT[old])) or "nothing (resolved is final)"

@@ -30,6 +30,7 @@ from plugin.models import (
     Skill,
 )
 from plugin.services import audit
+from plugin.validation import whole_number
 
 __all__ = [
     "DEFAULT_MATCHING_SETTINGS",
@@ -102,9 +103,7 @@ _EDITABLE = frozenset(
 
 
 def _int_in(value: Any, lo: int, hi: int, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValidationError(f"{field} must be a whole number from {lo} to {hi}", field=field)
-    return value
+    return whole_number(value, lo, hi, field=field)
 
 
 def _number(value: Any, lo: float, hi: float, field: str) -> float:

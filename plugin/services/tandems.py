@@ -42,6 +42,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from plugin import validation
 from plugin.access import Actor, is_coordinator, member_of, require_person
 from plugin.db import utcnow
 from plugin.errors import NotFound, PermissionDenied, TrackingError, ValidationError
@@ -213,21 +214,7 @@ def _require_working(tandem: Tandem, verb: str) -> None:
 
 
 def _text(value: Any, field: str, max_len: int, *, what: str | None = None) -> str:
-    label = what or field
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{label} is required", field=field)
-    text = value.strip()
-    if len(text) > max_len:
-        raise ValidationError(
-            f"{label} is {len(text)} characters long; at most {max_len} are allowed", field=field
-        )
-    return text
-
-
-def _optional_text(value: Any, field: str, max_len: int) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return _text(value, field, max_len)
+    return validation.required_text(value, field=field, limit=max_len, what=what)
 
 
 def _day(value: Any, field: str) -> date:
@@ -915,33 +902,59 @@ def close_out(
         .order_by(Tandem.id)
     ).all()
     for tandem in tandems:
-        old = tandem.status
-        if old is TandemStatus.ACTIVE:
-            tandem.status = TandemStatus.COMPLETED
-            tandem.ended_at = now
-            counts["completed"] += 1
-        else:
-            tandem.status = (
-                TandemStatus.DISSOLVED if old is TandemStatus.ACCEPTED else TandemStatus.REJECTED
+        if tandem.status is not TandemStatus.ACTIVE:
+            ended = _end_without_fault(
+                session,
+                tandem,
+                reason=PROGRAM_CLOSED_REASON,
+                cause="program_closed",
+                actor=actor,
+                now=now,
             )
-            tandem.dissolved_reason = PROGRAM_CLOSED_REASON
-            tandem.dissolved_by = actor
-            tandem.no_fault = True
-            if old is TandemStatus.ACCEPTED:
-                tandem.ended_at = now
-            counts[tandem.status.value] += 1
+            counts[ended.value] += 1
+            continue
+        tandem.status = TandemStatus.COMPLETED
+        tandem.ended_at = now
         tandem.status_changed_at = now
+        counts["completed"] += 1
         session.flush()
         _ended(session, tandem, now=now, by=actor)
         _audit(
             session,
             actor,
             tandem,
-            f"tandem.{tandem.status.value}",
-            {"from": old.value, "to": tandem.status.value, "cause": "program_closed"},
+            "tandem.completed",
+            {"from": "active", "to": "completed", "cause": "program_closed"},
             now=now,
         )
     return counts
+
+
+def _end_without_fault(
+    session: Session, tandem: Tandem, *, reason: str, cause: str, actor: str, now: datetime
+) -> TandemStatus:
+    """End a tandem nobody is to blame for: proposed → rejected, otherwise dissolved."""
+    old = tandem.status
+    tandem.status = (
+        TandemStatus.REJECTED if old is TandemStatus.PROPOSED else TandemStatus.DISSOLVED
+    )
+    tandem.dissolved_reason = reason
+    tandem.dissolved_by = actor
+    tandem.no_fault = True
+    tandem.status_changed_at = now
+    if old is not TandemStatus.PROPOSED:
+        tandem.ended_at = now
+    session.flush()
+    _ended(session, tandem, now=now, by=actor)
+    _audit(
+        session,
+        actor,
+        tandem,
+        f"tandem.{tandem.status.value}",
+        {"from": old.value, "to": tandem.status.value, "cause": cause},
+        now=now,
+    )
+    return tandem.status
 
 
 def settle_withdrawal(
@@ -996,27 +1009,15 @@ def settle_withdrawal(
             counts["kept"] += 1
             _try_activate(session, tandem, program, actor=actor, now=now)
             continue
-        old = tandem.status
-        tandem.status = (
-            TandemStatus.REJECTED if old is TandemStatus.PROPOSED else TandemStatus.DISSOLVED
-        )
-        tandem.dissolved_reason = WITHDRAWAL_REASON
-        tandem.dissolved_by = actor
-        tandem.no_fault = True
-        tandem.status_changed_at = now
-        if old is not TandemStatus.PROPOSED:
-            tandem.ended_at = now
-        counts[tandem.status.value] += 1
-        session.flush()
-        _ended(session, tandem, now=now, by=actor)
-        _audit(
+        ended = _end_without_fault(
             session,
-            actor,
             tandem,
-            f"tandem.{tandem.status.value}",
-            {"from": old.value, "to": tandem.status.value, "cause": "participant_withdrew"},
+            reason=WITHDRAWAL_REASON,
+            cause="participant_withdrew",
+            actor=actor,
             now=now,
         )
+        counts[ended.value] += 1
     return counts
 
 
@@ -1063,7 +1064,7 @@ def add_goal(
     _require_open_program(program)
     _require_enrolled(session, member)
     text = _text(title, "title", MAX_GOAL_TITLE)
-    detail = _optional_text(description, "description", MAX_GOAL_DESCRIPTION)
+    detail = validation.text(description, field="description", limit=MAX_GOAL_DESCRIPTION)
     now = now or utcnow()
     if due_on is not None:
         due_on = _day(due_on, "due_on")

@@ -211,7 +211,7 @@ def test_cancel_needs_a_reason(runner: FlaskCliRunner, app: Flask, world: Seed) 
     sid = plan(runner, world)
     result = run(runner, "sessions", "cancel", sid, "--as", world.senior, "--reason", " ")
     assert result.exit_code == 1
-    assert "reason must not be empty (reason)" in result.output
+    assert "reason is required (reason)" in result.output
     assert only_session(app).status is SessionStatus.PLANNED
 
 

@@ -1,0 +1,65 @@
+"""Checks of user input shared by the services: whole numbers in a range, bounded text.
+
+Each raises :class:`plugin.errors.ValidationError` naming the field and what was wrong,
+before the caller writes anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugin.errors import ValidationError
+
+__all__ = ["required_text", "text", "whole_number"]
+
+
+def whole_number(value: Any, lo: int, hi: int, *, field: str, what: str | None = None) -> int:
+    """``value`` if it is an int (not a bool) from ``lo`` to ``hi``.
+
+    Args:
+        value: The input.
+        lo: Smallest allowed value.
+        hi: Largest allowed value.
+        field: The input field, reported with the error.
+        what: How the message names it (default: ``field``).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValidationError(
+            f"{what or field} must be a whole number from {lo} to {hi}", field=field
+        )
+    return value
+
+
+def text(
+    value: Any, *, field: str, limit: int, required: bool = False, what: str | None = None
+) -> str | None:
+    """``value`` stripped; ``None`` for missing or blank optional text.
+
+    Args:
+        value: The input.
+        field: The input field, reported with the error.
+        limit: Most characters allowed (after stripping).
+        required: Whether missing or blank text is an error.
+        what: How the message names it (default: ``field``).
+    """
+    label = what or field
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"{label} must be text", field=field)
+    clean = (value or "").strip()
+    if not clean:
+        if required:
+            raise ValidationError(f"{label} is required", field=field)
+        return None
+    if len(clean) > limit:
+        raise ValidationError(
+            f"{label} is {len(clean)} characters long; at most {limit} are allowed", field=field
+        )
+    return clean
+
+
+def required_text(value: Any, *, field: str, limit: int, what: str | None = None) -> str:
+    """``value`` stripped; missing or blank text is an error (see :func:`text`)."""
+    clean = text(value, field=field, limit=limit, required=True, what=what)
+    if clean is None:  # pragma: no cover - text() raised already
+        raise ValidationError(f"{what or field} is required", field=field)
+    return clean
