@@ -54,6 +54,7 @@ __all__ = [
     "LtiCacheEntry",
     "LtiDeployment",
     "LtiDeploymentStatus",
+    "LtiLink",
     "LtiRegistration",
     "MatchRun",
     "MatchRunStatus",
@@ -888,6 +889,45 @@ class LtiDeployment(Base):
         UniqueConstraint("registration_id", "deployment_id"),
         Index("ix_lti_deployments_org_id_status", "org_id", "status"),
     )
+
+
+class LtiLink(Base):
+    """A resource link of a platform course that launches Tandem, and what it shows.
+
+    Written on every resource-link launch (and by deep linking): which course
+    (``context_id``) it sits in, which activity and program it opens, and the service
+    endpoints the platform sent with it — the AGS line item(s) that completion and
+    progress are posted to, and the NRPS roster URL a coordinator imports from.
+    """
+
+    __tablename__ = "lti_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    registration_id: Mapped[int] = mapped_column(
+        ForeignKey("lti_registrations.id", ondelete="CASCADE"), index=True
+    )
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    context_title: Mapped[str | None] = mapped_column(String(500), default=None)
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(500), default=None)
+    # One of lti.activities (program, my_tandem, sessions, self_assessment, feedback,
+    # dashboard); None for a plain link without a custom "activity".
+    activity: Mapped[str | None] = mapped_column(String(32), default=None)
+    program_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programs.id", ondelete="SET NULL"), default=None, index=True
+    )
+    # AGS: the link's own line item, the course's line item container, granted scopes.
+    lineitem_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    lineitems_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    ags_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # NRPS: the course roster.
+    memberships_url: Mapped[str | None] = mapped_column(String(1000), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("registration_id", "resource_link_id"),)
 
 
 class ToolKey(Base):
