@@ -68,6 +68,7 @@ __all__ = [
     "Program",
     "ProgramCoordinator",
     "ProgramFormat",
+    "ProgramInvitation",
     "ProgramStatus",
     "QuarantinedRecord",
     "SessionStatus",
@@ -928,6 +929,32 @@ class LtiLink(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (UniqueConstraint("registration_id", "resource_link_id"),)
+
+
+class ProgramInvitation(Base):
+    """A person invited to a program, e.g. from a course roster (NRPS) or an HRIS list.
+
+    An invitation is not an enrollment: taking part is voluntary, so the person enrols
+    (with their consent, role and topics) themselves. Importing the same roster again
+    changes nothing.
+    """
+
+    __tablename__ = "program_invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[int] = _org_fk()
+    program_id: Mapped[int] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # Where it came from: "nrps:<lti link id>", "hris", "csv" …
+    source: Mapped[str] = mapped_column(String(120))
+    # The role in the source (e.g. the LIS role of the course membership), informational.
+    source_role: Mapped[str | None] = mapped_column(String(255), default=None)
+    invited_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("program_id", "person_id"),)
 
 
 class ToolKey(Base):
