@@ -16,16 +16,41 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Args:
         test_config: Overrides applied last (tests); when given, the environment is not read.
     """
-    from lti import cli, db, errors, lti_views, sinks, views
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from lti import (
+        cli,
+        db,
+        dev_platform,
+        dynreg,
+        errors,
+        launch,
+        lti_views,
+        pages,
+        sinks,
+        views,
+        web_session,
+    )
     from lti.config import load_config
 
     app = Flask(__name__, instance_relative_config=True)
     load_config(app, test_config)
+    proxies = int(app.config["PROXY_COUNT"])
+    if proxies > 0:
+        # Behind a TLS-terminating proxy: trust its X-Forwarded-For/-Proto so the launch
+        # cookies are Secure; SameSite=None; Partitioned (lti.md §1.1 "TLS proxy").
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     app.extensions[sinks.EXTENSION] = sinks.build_sink_registry(app)
     errors.init_app(app)
+    web_session.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(lti_views.bp)
+    app.register_blueprint(launch.bp)
+    app.register_blueprint(dynreg.bp)
+    app.register_blueprint(pages.bp)
+    if app.config["DEV_PLATFORM"]:
+        app.register_blueprint(dev_platform.bp)
     cli.init_app(app)
 
     @app.after_request

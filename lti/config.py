@@ -28,6 +28,13 @@ DEFAULTS: dict[str, Any] = {
     # Public base URL of this deployment (LTI redirect URIs, JWKS …).
     "BASE_URL": "http://127.0.0.1:5000",
     "DEV_PLATFORM": False,
+    # Reverse proxies in front of Tandem whose X-Forwarded-For/-Proto are trusted (ProxyFix);
+    # 0 when Tandem is reached directly.
+    "PROXY_COUNT": 1,
+    # Read timeout (seconds) of every call to an LTI platform (JWKS, token, NRPS, DR).
+    "PLATFORM_TIMEOUT": 5.0,
+    # Clock skew (seconds) allowed on id_token exp/iat; at most 60 (Moodle tokens live 60 s).
+    "LAUNCH_LEEWAY": 30,
     # Connector registry: name -> "package.module:Class" (built in create_app).
     "CONNECTORS": {},
     # Write-back sink registry: name -> "package.module:Factory" (built in create_app).
@@ -77,3 +84,7 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if production and app.config.get("DEV_PLATFORM"):
         raise RuntimeError("TANDEM_DEV_PLATFORM is refused when TANDEM_ENV=production")
     app.config["DEV_PLATFORM"] = bool(app.config.get("DEV_PLATFORM"))
+    leeway = float(app.config["LAUNCH_LEEWAY"])
+    if not 0 <= leeway <= 60:
+        raise RuntimeError("TANDEM_LAUNCH_LEEWAY must be between 0 and 60 seconds")
+    app.config["LAUNCH_LEEWAY"] = leeway
