@@ -27,6 +27,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         launch,
         lti_views,
         pages,
+        roster,
         sinks,
         views,
         web_session,
@@ -49,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(launch.bp)
     app.register_blueprint(dynreg.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(roster.bp)
     if app.config["DEV_PLATFORM"]:
         app.register_blueprint(dev_platform.bp)
     cli.init_app(app)

@@ -47,8 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_POLL_SECONDS": 5.0,
     "WORKER_LEASE_SECONDS": 300,
     # The worker's periodic job, "package.module:function" called as fn(session, now=now)
-    # and returning how many items it handled (the alerts scan); null switches it off.
-    "WORKER_HOUSEKEEPING": "plugin.services.alerts:scan_all",
+    # and returning how many items it handled (alert scan + expired LTI store entries);
+    # null switches it off.
+    "WORKER_HOUSEKEEPING": "plugin.services.housekeeping:run",
     "WORKER_HOUSEKEEPING_SECONDS": 300,
     "JSON_SORT_KEYS": False,
 }

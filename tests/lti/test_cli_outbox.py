@@ -23,6 +23,7 @@ from lti.sinks import LazySinkFactory, build_sink_registry, get_sinks
 from plugin.models import AuditEvent, OutboxMessage, OutboxStatus, WritebackTarget
 from plugin.ports import SinkConfigError, TargetConfig
 from plugin.services import alerts, organizations, writeback
+from plugin.services.lti_cache import LtiCache
 
 RECORDING = {"recording": "tests.fakes:RecordingSink"}
 
@@ -440,7 +441,7 @@ def test_serve_without_the_worker(
 # --------------------------------------------------------------------------- housekeeping
 
 
-def test_the_worker_scans_for_alerts_by_default(
+def test_the_worker_scans_for_alerts_and_purges_the_lti_store_by_default(
     app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[Any] = []
@@ -448,7 +449,10 @@ def test_the_worker_scans_for_alerts_by_default(
     worker = build_worker(app)
     assert worker.housekeeping is not None
     with Session(get_engine(app)) as s:
-        assert worker.housekeeping(s, datetime(2026, 9, 1, tzinfo=UTC)) == 2
+        LtiCache(s, clock=lambda: datetime(2026, 8, 1, tzinfo=UTC)).set("old", 1, 60)
+        LtiCache(s, clock=lambda: datetime(2026, 9, 1, tzinfo=UTC)).set("fresh", 1, 60)
+        assert worker.housekeeping(s, datetime(2026, 9, 1, tzinfo=UTC)) == 2 + 1
+        s.rollback()
     assert seen == [datetime(2026, 9, 1, tzinfo=UTC)]
 
 
