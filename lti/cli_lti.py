@@ -9,6 +9,13 @@ from the tool's "View configuration details")::
         --token-url https://moodle.acme.example/mod/lti/token.php \
         --jwks-url https://moodle.acme.example/mod/lti/certs.php
 
+Or let the platform register Tandem itself (LTI Dynamic Registration)::
+
+    tandem lti registration-url --org acme
+
+prints a one-time URL (valid 24 hours) to paste as Moodle's "Tool URL" ("Add LTI
+Advantage"); the platform's client id and deployment id are stored under ``acme``.
+
 ``http://`` URLs are accepted only with ``TANDEM_ENV=development`` and only for
 localhost / 127.0.0.1 (a development platform).
 """
@@ -24,10 +31,11 @@ from flask.cli import with_appcontext
 from lti.cli import actor, handle_errors
 from lti.cli_common import echo_json
 from lti.db import commit, get_session
+from lti.dynreg import registration_url as build_registration_url
 from lti.secrets import get_secret_box
 from plugin.models import LtiDeployment, LtiDeploymentStatus, LtiRegistration
+from plugin.services import lti_dynreg, organizations
 from plugin.services import lti_registrations as regs
-from plugin.services import organizations
 
 __all__ = ["lti_group"]
 
@@ -124,6 +132,45 @@ def add_platform(
         click.echo("approved deployments: " + ", ".join(d.deployment_id for d in deployments))
     policy = "approved automatically" if reg.auto_approve_deployments else "wait for approval"
     click.echo(f"new deployments seen in launches: {policy}")
+
+
+@lti_group.command("registration-url")
+@click.option("--org", "org_slug", required=True, help="Organization slug.")
+@click.option(
+    "--auto-approve/--require-approval",
+    default=True,
+    show_default=True,
+    help="Whether deployments of the registered platform that are first seen in a launch "
+    "are approved automatically (the admin who pastes this one-time URL vouches for the "
+    "platform) or wait for 'tandem lti approve-deployment'.",
+)
+@with_appcontext
+@handle_errors
+def registration_url(org_slug: str, auto_approve: bool) -> None:
+    """Print a one-time URL (valid 24 h) that registers Tandem with a platform (LTI DR 1.0)."""
+    session = get_session()
+    org = organizations.get_organization(session, org_slug)
+    token = lti_dynreg.issue_registration_token(
+        session, org_id=org.id, auto_approve=auto_approve, actor=actor()
+    )
+    commit()
+    base = str(current_app.config["BASE_URL"])
+    hours = int(lti_dynreg.TOKEN_TTL.total_seconds() // 3600)
+    click.echo(f"One-time registration URL for {org.name} (valid {hours} hours, one platform):")
+    click.echo(build_registration_url(base, token))
+    click.echo(
+        "Moodle: Site administration → Plugins → Activity modules → External tool → "
+        'Manage tools → paste the URL as "Tool URL" → "Add LTI Advantage"; then activate '
+        'the new tool (it starts "Pending").'
+    )
+    policy = "approved automatically" if auto_approve else "wait for approval"
+    click.echo(f"New deployments seen in launches: {policy}.")
+    if not base.lower().startswith("https://"):
+        click.echo(
+            f"Warning: TANDEM_BASE_URL is {base}; platforms need an https:// URL they can "
+            "reach to register and launch Tandem.",
+            err=True,
+        )
 
 
 @lti_group.command("platforms")

@@ -35,6 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "PLATFORM_TIMEOUT": 5.0,
     # Clock skew (seconds) allowed on id_token exp/iat; at most 60 (Moodle tokens live 60 s).
     "LAUNCH_LEEWAY": 30,
+    # Dynamic Registration from a platform whose openid_configuration URL is plain http;
+    # None means: allowed in development, refused in production.
+    "DYNREG_ALLOW_HTTP": None,
+    # The organization whose demo data /dev/platform launches into.
+    "DEV_PLATFORM_ORG": "demo",
     # Connector registry: name -> "package.module:Class" (built in create_app).
     "CONNECTORS": {},
     # Write-back sink registry: name -> "package.module:Factory" (built in create_app).
@@ -85,6 +90,8 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if production and app.config.get("DEV_PLATFORM"):
         raise RuntimeError("TANDEM_DEV_PLATFORM is refused when TANDEM_ENV=production")
     app.config["DEV_PLATFORM"] = bool(app.config.get("DEV_PLATFORM"))
+    if app.config.get("DYNREG_ALLOW_HTTP") is None:
+        app.config["DYNREG_ALLOW_HTTP"] = not production
     leeway = float(app.config["LAUNCH_LEEWAY"])
     if not 0 <= leeway <= 60:
         raise RuntimeError("TANDEM_LAUNCH_LEEWAY must be between 0 and 60 seconds")

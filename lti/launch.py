@@ -108,7 +108,51 @@ class LaunchRefused(HTTPException):
         """Refuse with an HTTP status and a message for the user (no secrets in it)."""
         super().__init__(description)
         self.code = code
-        self.name = name
+        self._title = name
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """The page's title."""
+        return self._title
+
+
+_LOGIN_PARAMS = (
+    "iss",
+    "login_hint",
+    "target_link_uri",
+    "lti_message_hint",
+    "lti_deployment_id",
+    "client_id",
+)
+
+
+class CookiesBlocked(HTTPException):
+    """The browser dropped the state cookie (an iframe without third-party cookies).
+
+    Answered with a page that offers to start the same login again in a new window, where
+    the cookie is first-party. Nothing is written; the old state simply expires.
+    """
+
+    code = 401
+    name = "Open Tandem in a new window"
+
+    def __init__(self, login: Mapping[str, str]) -> None:
+        """Remember the login parameters for the new-window link."""
+        super().__init__(
+            "Your browser did not keep the cookie Tandem sets while opening inside the "
+            "course page (third-party cookies are blocked). Open Tandem in a new window."
+        )
+        self.login = dict(login)
+
+    def get_response(self, environ: Any = None, scope: Any = None) -> Response:  # type: ignore[override]
+        """The new-window page."""
+        query = urlencode({**self.login, "lti1p3_new_window": "1"})
+        html = render_template(
+            "lti/new_window.html",
+            login_url=url_for("launch.login") + "?" + query,
+            message=self.description,
+        )
+        return Response(html, status=self.code, mimetype="text/html")
 
 
 def launch_url() -> str:
@@ -192,9 +236,17 @@ class TandemOIDCLogin(FlaskOIDCLogin):
         auth_login_url = self._registration.get_auth_login_url()
         if not client_id or not auth_login_url:  # pragma: no cover - columns are NOT NULL
             raise OIDCException("registration is incomplete")
+        # The login's own parameters come along, so a launch whose state cookie the browser
+        # dropped (third-party cookies blocked) can offer to log in again in a new window.
+        login = {k: self._get_request_param(k) for k in _LOGIN_PARAMS}
         LtiCache(get_session()).set(
             _state_key(state),
-            {"nonce": nonce, "iss": self._registration.get_issuer(), "client_id": client_id},
+            {
+                "nonce": nonce,
+                "iss": self._registration.get_issuer(),
+                "client_id": client_id,
+                "login": {k: v[:2000] for k, v in login.items() if isinstance(v, str) and v},
+            },
             STATE_SECONDS,
         )
         self._cookie_service.set_cookie(state, state, STATE_SECONDS)
@@ -272,6 +324,9 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         if not state or len(state) > 200:
             raise LaunchRefused("The launch has no 'state'. Open Tandem again from the course.")
         cookie = self._cookie_service.get_cookie(state)
+        params = self.cache.get(_state_key(state))
+        if cookie is None and isinstance(params, dict) and isinstance(params.get("login"), dict):
+            raise CookiesBlocked(params["login"])
         if cookie != state:
             raise LaunchRefused(
                 "This launch did not start in this browser (its state cookie is missing or "
@@ -280,7 +335,6 @@ class TandemMessageLaunch(FlaskMessageLaunch):
                 code=401,
                 name="Launch not recognised",
             )
-        params = self.cache.get(_state_key(state))
         if not isinstance(params, dict):
             raise LaunchRefused(
                 "This launch has expired or was already used. Open Tandem again from the course.",
@@ -780,3 +834,11 @@ def _resource(activity: activities.Activity, program: Program) -> DeepLinkResour
             .set_tag("completion")
         )
     return resource
+
+
+@bp.errorhandler(CookiesBlocked)
+def cookies_blocked(exc: CookiesBlocked) -> Response:
+    """Offer the new-window login instead of an error page."""
+    response = exc.get_response()
+    response.headers["Cache-Control"] = "no-store"
+    return response

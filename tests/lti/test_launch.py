@@ -82,3 +82,18 @@ def test_instructor_gets_coordinator_role(platform: Platform, app: Flask) -> Non
 
 def test_auth_url(platform: Platform) -> None:
     assert AUTH_URL.startswith("https://")
+
+
+def test_a_browser_that_dropped_the_state_cookie_is_offered_a_new_window(
+    platform: Platform, app: Flask
+) -> None:
+    result = platform.login()
+    token = platform.sign(platform.claims(result.nonce or ""))
+    before = row_counts(app)
+    other_browser = app.test_client()
+    resp = other_browser.post("/lti/launch", data={"id_token": token, "state": result.state})
+    assert resp.status_code == 401
+    page = resp.get_data(as_text=True)
+    assert "new window" in page
+    assert "lti1p3_new_window=1" in page and "login_hint=42" in page
+    assert row_counts(app) == before
