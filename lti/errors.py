@@ -12,6 +12,7 @@ import logging
 
 from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from plugin.errors import PluginError
 
@@ -42,7 +43,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(PluginError)
     def plugin_error(exc: PluginError) -> tuple[Response | str, int]:
-        return _respond(exc.status_code, type(exc).__name__, exc.message)
+        if _wants_json():
+            return _respond(exc.status_code, type(exc).__name__, exc.message)
+        # People read "403 – Forbidden", not the exception's class name.
+        return _respond(
+            exc.status_code, HTTP_STATUS_CODES.get(exc.status_code, "Error"), exc.message
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response | str, int]:
