@@ -178,6 +178,24 @@ def orgs_create(slug: str, name: str) -> None:
     click.echo(f"created organization {org.slug} ({org.name})")
 
 
+@orgs_group.command("link-rule")
+@click.argument("slug")
+@click.argument("rule", type=click.Choice(organizations.LINK_RULES))
+@with_appcontext
+@handle_errors
+def orgs_link_rule(slug: str, rule: str) -> None:
+    """How LMS users of organization SLUG are linked to HR people: RULE is email or sourcedid.
+
+    sourcedid matches lis.person_sourcedid (Moodle: the user's "ID number") with the
+    person's HRIS employee id; email matches e-mail addresses.
+    """
+    org = organizations.set_identity_link_rule(
+        get_session(), org=_org(slug), rule=rule, actor=actor()
+    )
+    commit()
+    click.echo(f"{org.slug}: LMS users are linked to people by {org.identity_link_rule}")
+
+
 # --------------------------------------------------------------------------- programs
 
 

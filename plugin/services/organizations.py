@@ -12,7 +12,14 @@ from plugin.errors import ConflictError, NotFound, ValidationError
 from plugin.models import Organization
 from plugin.services import audit
 
-__all__ = ["create_organization", "find_organization", "get_organization", "list_organizations"]
+__all__ = [
+    "LINK_RULES",
+    "create_organization",
+    "find_organization",
+    "get_organization",
+    "list_organizations",
+    "set_identity_link_rule",
+]
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -75,4 +82,41 @@ def create_organization(session: Session, *, slug: str, name: str, actor: str) -
         object_id=org.id,
         details={"slug": slug},
     )
+    return org
+
+
+#: How LTI users are linked to HRIS people (see :mod:`plugin.services.lti_launches`).
+LINK_RULES = ("email", "sourcedid")
+
+
+def set_identity_link_rule(
+    session: Session, *, org: Organization, rule: str, actor: str
+) -> Organization:
+    """Choose how LMS users are linked to people: by e-mail or by employee id (audited).
+
+    ``email``: the launch's e-mail claim equals the person's e-mail (ignoring case).
+    ``sourcedid``: ``lis.person_sourcedid`` (Moodle: the user's ID number) equals the
+    person's HRIS employee id. Existing links are kept; the rule applies to users not
+    linked yet.
+
+    Raises:
+        ValidationError: Not one of :data:`LINK_RULES`.
+    """
+    if rule not in LINK_RULES:
+        raise ValidationError(
+            f"unknown link rule {rule!r}; choose from {', '.join(LINK_RULES)}", field="rule"
+        )
+    if org.identity_link_rule != rule:
+        before = org.identity_link_rule
+        org.identity_link_rule = rule
+        session.flush()
+        audit.record(
+            session,
+            org_id=org.id,
+            actor=actor,
+            action="organization.link_rule_changed",
+            object_type="organization",
+            object_id=org.id,
+            details={"from": before, "to": rule},
+        )
     return org

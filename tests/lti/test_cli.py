@@ -208,3 +208,12 @@ def test_db_downgrade_and_upgrade(runner: FlaskCliRunner, app: Flask) -> None:
     assert "downgraded to base" in ok(runner, "db", "downgrade", "base")
     ok(runner, "db", "upgrade")
     assert count(app, Organization) == 0
+
+
+def test_orgs_link_rule_sets_how_lms_users_are_linked(runner: Any) -> None:
+    assert runner.invoke(args=["orgs", "create", "acme", "--name", "Acme"]).exit_code == 0
+    result = runner.invoke(args=["orgs", "link-rule", "acme", "sourcedid"])
+    assert result.exit_code == 0, result.output
+    assert "linked to people by sourcedid" in result.output
+    bad = runner.invoke(args=["orgs", "link-rule", "acme", "name"])
+    assert bad.exit_code != 0
