@@ -17,9 +17,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 ## run: venv, install, migrate, seed the demo org when empty, serve http://$(HOST):$(PORT)
+##      with the development LTI platform at /dev/platform (TANDEM_DEV_PLATFORM=1 unless set)
 run: $(STAMP)
 	$(BIN)/tandem db upgrade
 	$(BIN)/tandem demo seed --org demo --people 2000 --seed 7 --if-empty
+	@case "$${TANDEM_DEV_PLATFORM:-1}" in 0|false|False) ;; *) echo "Development LTI platform: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/platform (launch Tandem as a demo junior, senior or coordinator)";; esac
 	TANDEM_DEV_PLATFORM=$${TANDEM_DEV_PLATFORM:-1} TANDEM_BASE_URL=$${TANDEM_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/tandem serve --host $(HOST) --port $(PORT)
 
 ## test: venv, install with dev extras, lint, type-check, import contracts, tests

@@ -28,6 +28,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_savepoint(conn: Any, _name: str) -> None:
+    """Open a real transaction before a SAVEPOINT on SQLite.
+
+    pysqlite starts transactions only before data changes; a SAVEPOINT issued outside a
+    transaction starts one of its own, and releasing it commits everything — a later
+    rollback (a refused request) would then miss those writes. Starting the transaction
+    first keeps savepoints nested, while plain reads keep taking no lock.
+    """
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def get_engine(app: Flask | None = None) -> Engine:
     """The app's engine, created on first use."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
@@ -44,6 +57,7 @@ def get_engine(app: Flask | None = None) -> Engine:
         engine = create_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "savepoint", _sqlite_savepoint)
         app.extensions[_ENGINE] = engine
         app.extensions[_SESSIONMAKER] = sessionmaker(bind=engine, expire_on_commit=False)
     return engine

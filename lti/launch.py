@@ -66,11 +66,10 @@ from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.lineitem import LineItem
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, Unauthorized
 
 from lti import activities, web_session
-from lti.db import get_engine, get_session
+from lti.db import get_session
 from lti.platform_http import platform_session
 from lti.secrets import get_secret_box
 from lti.tool_conf import SqlAlchemyToolConf
@@ -155,6 +154,19 @@ class CookiesBlocked(HTTPException):
         return Response(html, status=self.code, mimetype="text/html")
 
 
+DL_SETTINGS = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+
+
+def _is_url(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > 2000:
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("https", "http") and bool(parts.netloc)
+
+
 def launch_url() -> str:
     """``{TANDEM_BASE_URL}/lti/launch``: the only redirect URI Tandem registers."""
     return str(current_app.config["BASE_URL"]).rstrip("/") + "/lti/launch"
@@ -165,7 +177,11 @@ def _on_base_url(url: Any) -> bool:
     if not isinstance(url, str) or len(url) > 2000:
         return False
     base = urlsplit(str(current_app.config["BASE_URL"]).rstrip("/"))
-    got = urlsplit(url)
+    try:
+        got = urlsplit(url)
+        got.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError:
+        return False
     if (got.scheme, got.netloc.lower()) != (base.scheme, base.netloc.lower()):
         return False
     prefix = base.path.rstrip("/") + "/"
@@ -523,6 +539,8 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         if found is not None:
             return self
         status = _note_deployment(self.registration_row, deployment_id)  # type: ignore[arg-type]
+        if status is LtiDeploymentStatus.APPROVED:
+            raise DeploymentJustApproved  # the registration auto-approves: validate again
         if status is LtiDeploymentStatus.REVOKED:
             raise LaunchRefused(
                 "This Tandem placement was switched off by your organization's admin.",
@@ -564,10 +582,26 @@ class TandemMessageLaunch(FlaskMessageLaunch):
                 "The launch points to an address that is not this Tandem ('target_link_uri').",
                 code=400,
             )
+        for claim in ("context", "custom", "launch_presentation", "lis", "ags", "nrps"):
+            value = body.get(CLAIM[claim])
+            if value is not None and not isinstance(value, dict):
+                raise LaunchRefused(f"The launch's '{CLAIM[claim]}' claim is not an object.")
+        if message_type == "LtiResourceLinkRequest":
+            link = body.get(CLAIM["resource_link"])
+            if not isinstance(link, dict) or not isinstance(link.get("id"), str) or not link["id"]:
+                raise LaunchRefused("The launch names no resource link ('resource_link.id').")
+        else:
+            settings = body.get(DL_SETTINGS)
+            if not isinstance(settings, dict) or not _is_url(settings.get("deep_link_return_url")):
+                raise LaunchRefused(
+                    "The content-selection launch has no return URL ('deep_linking_settings')."
+                )
         try:
             super().validate_message()
         except LtiException as exc:
             raise LaunchRefused(f"The launch is incomplete: {exc}.") from exc
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise LaunchRefused("The launch's claims are malformed.") from exc
         return self
 
     # -- nonce
@@ -590,19 +624,26 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         return self
 
 
-def _note_deployment(registration: LtiRegistration, deployment_id: str) -> LtiDeploymentStatus:
-    """Record a deployment seen in a refused launch, in its own committed transaction.
+class DeploymentJustApproved(Exception):
+    """A new deployment of an auto-approving registration was recorded: validate again."""
 
-    The request's own session rolls back with the refusal; the pending deployment must
-    survive it so an admin can approve it.
+
+def _note_deployment(registration: LtiRegistration, deployment_id: str) -> LtiDeploymentStatus:
+    """Record a deployment seen in a launch and commit it on its own.
+
+    Everything else this request wrote so far (the consumed state, a cached key set) is
+    rolled back first: a refused launch changes nothing but the pending deployment an
+    admin must see, and an auto-approved one is validated again from the start.
     """
-    with Session(get_engine()) as own:
-        row = own.get(LtiRegistration, registration.id)
-        if row is None:  # pragma: no cover - deleted meanwhile
-            return LtiDeploymentStatus.PENDING
-        deployment = regs.deployment_for_launch(own, registration=row, deployment_id=deployment_id)
-        status = deployment.status
-        own.commit()
+    session = get_session()
+    registration_id = registration.id
+    session.rollback()
+    row = session.get(LtiRegistration, registration_id)
+    if row is None:  # pragma: no cover - deleted meanwhile
+        return LtiDeploymentStatus.PENDING
+    deployment = regs.deployment_for_launch(session, registration=row, deployment_id=deployment_id)
+    status = deployment.status
+    session.commit()
     return status
 
 
@@ -678,9 +719,11 @@ def launch() -> Response:
     flask_request = TandemRequest()
     message_launch = _message_launch(flask_request)
     try:
-        message_launch.validate()
-    except LaunchRefused:
-        raise
+        try:
+            message_launch.validate()
+        except DeploymentJustApproved:
+            message_launch = _message_launch(flask_request)
+            message_launch.validate()
     except LtiException as exc:
         raise LaunchRefused(f"The launch is not valid: {exc}.") from exc
     body = message_launch._jwt["body"]
@@ -775,7 +818,7 @@ def deep_link() -> Response:
         raise Forbidden("Only a content-selection launch by a teacher can add activities.")
     program_raw = request.form.get("program", "")
     program = None
-    if program_raw.isdigit():
+    if program_raw.isdigit() and len(program_raw) < 10:
         program = get_session().get(Program, int(program_raw))
     if program is None or program.org_id != ws.org_id:
         raise BadRequest("Choose a program for the activities.")

@@ -5,10 +5,13 @@ callable taking a :class:`plugin.ports.TargetConfig`)::
 
     TANDEM_SINKS='{"recording": "tests.fakes:RecordingSink"}'
 
-The built-in ``journal`` sink is always registered unless ``SINKS`` maps it to ``null``.
+The built-in sinks — ``journal`` (a local JSON-lines file) and ``lti_ags`` (the LMS
+gradebook through LTI AGS) — are always registered unless ``SINKS`` maps them to ``null``.
 Factories are imported lazily, on first use, so building the app imports no connector and
 does no I/O; relative file paths of file-based sinks resolve against the app's instance
-folder. The registry lives in ``app.extensions["tandem.sinks"]``.
+folder, and every sink gets the app's :class:`plugin.ports.SinkServices` (new database
+sessions, the secret box) in its :class:`~plugin.ports.TargetConfig`. The registry lives in
+``app.extensions["tandem.sinks"]``.
 """
 
 from __future__ import annotations
@@ -20,16 +23,66 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Flask, current_app
+from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.utils import ImportStringError, import_string
 
-from plugin.ports import Sink, SinkConfigError, SinkFactory, SinkRegistry, TargetConfig
+from lti.db import get_engine
+from lti.secrets import get_secret_box
+from plugin.ports import (
+    Sink,
+    SinkConfigError,
+    SinkFactory,
+    SinkRegistry,
+    SinkServices,
+    TargetConfig,
+)
 
-__all__ = ["BUILTIN_SINKS", "EXTENSION", "LazySinkFactory", "build_sink_registry", "get_sinks"]
+__all__ = [
+    "BUILTIN_SINKS",
+    "EXTENSION",
+    "SERVICES_EXTENSION",
+    "LazySinkFactory",
+    "build_sink_registry",
+    "get_sink_services",
+    "get_sinks",
+]
 
 #: Sinks every deployment has, unless the config maps them to ``None``.
-BUILTIN_SINKS: Mapping[str, str] = {"journal": "connectors.journal:JournalSink"}
+BUILTIN_SINKS: Mapping[str, str] = {
+    "journal": "connectors.journal:JournalSink",
+    "lti_ags": "connectors.lti_ags:AgsSink",
+}
 #: Where :func:`build_sink_registry`'s result is kept on the app.
 EXTENSION = "tandem.sinks"
+#: Where :func:`get_sink_services`'s result is kept on the app.
+SERVICES_EXTENSION = "tandem.sink_services"
+
+
+class _AppSessions:
+    """New sessions of the app's database; the engine is made on the first call, not before."""
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._maker: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Session:
+        if self._maker is None:
+            with self._lock:
+                if self._maker is None:
+                    self._maker = sessionmaker(bind=get_engine(self._app), expire_on_commit=False)
+        return self._maker()
+
+
+def get_sink_services(app: Flask | None = None) -> SinkServices:
+    """What sinks that need the database get: new sessions and the secret box (no I/O)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    services: SinkServices | None = app.extensions.get(SERVICES_EXTENSION)
+    if services is None:
+        services = SinkServices(session_factory=_AppSessions(app), secret_box=get_secret_box(app))
+        app.extensions[SERVICES_EXTENSION] = services
+    return services
+
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _DOTTED = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
@@ -39,7 +92,12 @@ class LazySinkFactory:
     """A sink factory imported from its dotted path on first use."""
 
     def __init__(
-        self, name: str, dotted: str, *, data_dir: Callable[[], str | None] | None = None
+        self,
+        name: str,
+        dotted: str,
+        *,
+        data_dir: Callable[[], str | None] | None = None,
+        services: Callable[[], SinkServices] | None = None,
     ) -> None:
         """Remember where the factory is; import nothing yet.
 
@@ -48,10 +106,12 @@ class LazySinkFactory:
             dotted: ``package.module:Factory``.
             data_dir: Returns where relative file paths resolve (the app's instance folder,
                 read when a sink is built so a changed instance path is honoured).
+            services: Returns the database access lent to sinks (the app's).
         """
         self.name = name
         self.dotted = dotted
         self.data_dir = data_dir
+        self.services = services
         self._factory: SinkFactory | None = None
         self._lock = threading.Lock()
 
@@ -75,10 +135,13 @@ class LazySinkFactory:
             return self._factory
 
     def __call__(self, config: TargetConfig) -> Sink:
-        """Build the sink of one target (file paths default to the instance folder)."""
+        """Build the sink of one target, lending it the app's instance folder and database."""
+        factory = self.load()
         if config.data_dir is None and self.data_dir is not None:
             config = replace(config, data_dir=self.data_dir())
-        return self.load()(config)
+        if config.services is None and self.services is not None:
+            config = replace(config, services=self.services())
+        return factory(config)
 
     def __repr__(self) -> str:
         """``LazySinkFactory('journal', 'connectors.journal:JournalSink')``."""
@@ -107,7 +170,12 @@ def build_sink_registry(app: Flask) -> dict[str, SinkFactory]:
             raise RuntimeError(
                 f'sink {name!r} in TANDEM_SINKS must be a dotted path like "package.module:Factory"'
             )
-        registry[name] = LazySinkFactory(name, dotted, data_dir=lambda: app.instance_path)
+        registry[name] = LazySinkFactory(
+            name,
+            dotted,
+            data_dir=lambda: app.instance_path,
+            services=lambda: get_sink_services(app),
+        )
     return registry
 
 

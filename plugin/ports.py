@@ -26,8 +26,13 @@ The contract every sink implements (and the contract test of each sink checks):
 * **No secrets or personal data in errors.** Exception messages end up in
   ``OutboxMessage.last_error`` and in logs; URLs must be redacted, payloads never quoted.
 * **Factories only build.** A :data:`SinkFactory` turns a :class:`TargetConfig` into a
-  sink without I/O (no network, no files): it may validate settings and raise
+  sink without I/O (no network, no files, no database): it may validate settings and raise
   :class:`SinkConfigError`. The worker builds each target's sink once per batch.
+* **Sinks that read the database** (the LTI AGS sink looks up the person's platform id
+  and the program's line item) get :class:`SinkServices` on
+  :attr:`TargetConfig.services`: a factory of *new* sessions — short, opened and committed
+  or closed by the sink inside :meth:`Sink.deliver`, never the worker's — and the secret box
+  that decrypts keys at rest. The registry of the composition root fills it in.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from sqlalchemy.orm import Session
+
+from plugin.crypto import SecretBox
 from plugin.errors import PluginError
 
 __all__ = [
@@ -44,6 +52,7 @@ __all__ = [
     "SinkConfigError",
     "SinkFactory",
     "SinkRegistry",
+    "SinkServices",
     "TargetConfig",
 ]
 
@@ -55,7 +64,7 @@ class OutboundMessage:
     Attributes:
         id: The outbox row id (for logs; use ``idempotency_key`` for deduplication).
         org_id: The organization the message belongs to.
-        kind: ``completion``, ``hours`` or ``skill_gain``.
+        kind: ``completion``, ``hours``, ``skill_gain`` or ``progress``.
         target: The name of the organization's write-back target.
         idempotency_key: Stable for the event and target, e.g.
             ``completion:p3:e17:workday``; unique per organization.
@@ -74,6 +83,21 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True)
+class SinkServices:
+    """What the composition root lends sinks that need the database.
+
+    Attributes:
+        session_factory: Opens a *new* SQLAlchemy session each call. The sink uses it
+            for short reads and writes inside :meth:`Sink.deliver`, then commits (or
+            rolls back) and closes it itself; it is never the worker's session.
+        secret_box: Decrypts secrets at rest (the tool's private key, credentials).
+    """
+
+    session_factory: Callable[[], Session]
+    secret_box: SecretBox
+
+
+@dataclass(frozen=True)
 class TargetConfig:
     """What a sink factory needs to build the sink of one write-back target.
 
@@ -86,6 +110,9 @@ class TargetConfig:
         connection_id: The HRIS/LMS connection the sink writes through, if any.
         data_dir: Where file-based sinks resolve relative paths (the app's instance
             folder, filled in by the registry); ``None`` means the working directory.
+        services: Database access for sinks that need it (filled in by the registry);
+            ``None`` where the caller has none to give (sinks needing it then raise
+            :class:`SinkConfigError`).
     """
 
     org_id: int
@@ -94,6 +121,7 @@ class TargetConfig:
     settings: Mapping[str, Any] = field(default_factory=dict)
     connection_id: int | None = None
     data_dir: str | None = None
+    services: SinkServices | None = field(default=None, repr=False, compare=False)
 
 
 @runtime_checkable
@@ -101,7 +129,7 @@ class Sink(Protocol):
     """Delivers write-back messages to one target (see the module docstring for the contract)."""
 
     def deliver(self, message: OutboundMessage) -> None:
-        """Deliver one completion, hours or skill-gain message to the target.
+        """Deliver one completion, hours, skill-gain or progress message to the target.
 
         Must be idempotent on ``message.idempotency_key``: the same message may be
         delivered again after a worker crash, and the target must then change nothing.

@@ -34,10 +34,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_savepoint(conn: Any, _name: str) -> None:
+    # As in lti/db.py: a SAVEPOINT outside a pysqlite transaction would commit on release.
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def make_engine(url: str) -> Engine:
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_savepoint)
     return engine
 
 

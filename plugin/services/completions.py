@@ -18,13 +18,24 @@ completion     ``p{program}:e{enrollment}``                once, when the rule i
 hours          ``p{program}:e{enrollment}:m{minutes}``     for every new total of held minutes
 skill_gain     ``p{program}:e{enrollment}:a{post}``        once pre and post exist
 skill_gain     ``p{program}:e{enrollment}:f{follow_up}``   once pre and follow-up exist
+progress       ``p{program}:e{enrollment}:h{held}``        not complete yet, for every new
+                                                           count of held sessions that count
 =============  ==========================================  ==================================
+
+``progress`` goes only to targets that accept it by name (the LMS gradebook's "in
+progress"; see :mod:`plugin.services.writeback`). Completion, progress and skill-gain
+messages carry the time of their event, the same on every re-evaluation and delivery
+retry — ``completed_at`` (the completion's recorded time), ``at`` (the evaluation that saw
+the new count of sessions), ``assessed_at`` — so a target that orders updates by time
+(LTI AGS ``timestamp``) never takes a re-delivery for a newer event.
 
 Evaluation is idempotent: a completion is never recorded twice, the same hours total is
 never sent twice, and evaluating again with nothing new writes nothing. Every payload
-carries the program, enrollment, role and person (with their identities in every
-source), so each sink can address the person in its own system. A target added later
-receives the current state (completion, current hours, gains) at the next evaluation.
+but progress carries the program, enrollment, role and person (with their identities in
+every source), so each sink can address the person in its own system; progress carries
+the program, enrollment and person ids, the held and target sessions, and the percentage.
+A target added later receives the current state (completion, current hours, gains,
+progress) at the next evaluation.
 
 A withdrawn enrollment is not completed; a completion it already has stays, unchanged.
 """
@@ -290,6 +301,22 @@ def _hours_payload(
     }
 
 
+def _progress_payload(
+    program: Program, enrollment: Enrollment, status: CompletionStatus, now: datetime
+) -> dict[str, Any]:
+    held, target = status.sessions_held, max(status.sessions_needed, 1)
+    return {
+        "enrollment_id": enrollment.id,
+        "person_id": enrollment.person_id,
+        "program_id": program.id,
+        "held_sessions": held,
+        "target_sessions": status.sessions_needed,
+        # Never 100 before the completion itself (e.g. all sessions, no post-assessment).
+        "percent": max(0, min(99, held * 100 // target)),
+        "at": now.isoformat(),
+    }
+
+
 def _levels(session: Session, assessment_id: int) -> dict[int, int]:
     stmt = select(AssessmentAnswer.skill_id, AssessmentAnswer.level).where(
         AssessmentAnswer.assessment_id == assessment_id
@@ -430,6 +457,32 @@ def _write_back(
     return written
 
 
+def _write_progress(
+    session: Session,
+    program: Program,
+    enrollment: Enrollment,
+    status: CompletionStatus,
+    *,
+    targets: Sequence[WritebackTarget],
+    now: datetime,
+) -> int:
+    """One ``progress`` message per new count of held sessions (targets that accept it)."""
+    if status.sessions_held < 1:
+        return 0
+    written = _send(
+        session,
+        org_id=program.org_id,
+        kind=writeback.PROGRESS,
+        subject=f"p{program.id}:e{enrollment.id}:h{status.sessions_held}",
+        payload=lambda: _progress_payload(program, enrollment, status, now),
+        targets=targets,
+        now=now,
+    )
+    if written:
+        session.flush()
+    return written
+
+
 def _audit(
     session: Session,
     *,
@@ -469,7 +522,10 @@ def _evaluate(
     completion = status.completion
     if completion is None:
         if not status.met:
-            return status, "not_met", 0
+            written = _write_progress(
+                session, program, enrollment, status, targets=targets, now=now
+            )
+            return status, "not_met", written
         completion = Completion(
             org_id=program.org_id,
             program_id=program.id,
@@ -536,8 +592,10 @@ def evaluate_enrollment(
     the ``completion``, ``hours`` and (pre and post submitted) ``skill_gain`` messages are
     written in the same transaction. If a completion exists, it is never recorded again:
     a new total of held minutes updates it and writes a new ``hours`` message; a post or
-    follow-up assessment that arrived since writes its ``skill_gain`` message. Nothing
-    new, nothing written. A withdrawn enrollment is left as it is.
+    follow-up assessment that arrived since writes its ``skill_gain`` message. Not
+    complete yet but with held sessions that count: a ``progress`` message for each new
+    count, to targets that accept progress. Nothing new, nothing written. A withdrawn
+    enrollment is left as it is.
 
     Args:
         session: The unit of work (flushed, not committed).

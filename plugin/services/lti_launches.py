@@ -154,16 +154,16 @@ def _by_rule(session: Session, org: Organization, claims: Mapping[str, Any]) -> 
         sourcedid = _sourcedid(claims)
         if not sourcedid:
             return None
-        rows = session.scalars(
-            select(Person)
-            .join(PersonIdentity, PersonIdentity.person_id == Person.id)
+        ids = (
+            select(PersonIdentity.person_id)
             .where(
                 PersonIdentity.org_id == org.id,
                 PersonIdentity.external_id == sourcedid,
                 ~PersonIdentity.source.startswith("lti:"),
             )
-            .distinct()
-        ).all()
+            .scalar_subquery()
+        )
+        rows = session.scalars(select(Person).where(Person.id.in_(ids))).all()
     else:
         email = _email(claims)
         if not email:

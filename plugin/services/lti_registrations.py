@@ -51,7 +51,7 @@ from plugin.models import (
     ToolKey,
     ToolKeyStatus,
 )
-from plugin.services import audit
+from plugin.services import audit, lti_grades
 
 __all__ = [
     "AUTO_APPROVER",
@@ -266,7 +266,11 @@ def add_platform(
     allow_http: bool = False,
     now: datetime | None = None,
 ) -> LtiRegistration:
-    """Register an LTI 1.3 platform for an organization (manual registration).
+    """Register an LTI 1.3 platform for an organization (manual or dynamic registration).
+
+    Also creates the registration's LTI AGS write-back target ``lms-<registration id>``
+    (:func:`plugin.services.lti_grades.ensure_ags_target`), so completions and progress
+    reach the platform's gradebook.
 
     Args:
         session: The unit of work.
@@ -366,6 +370,8 @@ def add_platform(
         },
         now=when,
     )
+    # Every platform gets its gradebook target (completion and progress via LTI AGS).
+    lti_grades.ensure_ags_target(session, org_id=org_id, registration_id=reg.id, actor=actor)
     return reg
 
 

@@ -2,10 +2,16 @@
 
 An organization configures **targets** (the LMS via LTI AGS, Moodle, SuccessFactors,
 Workday, or the local journal). When something worth reporting happens — a completion,
-hours, skill gains — :func:`enqueue` writes one :class:`plugin.models.OutboxMessage` per
-active target that accepts that kind, *in the caller's transaction*: the message exists
-if and only if the event does. Each message has an idempotency key; enqueueing the same
-event again returns the existing message and writes nothing.
+hours, skill gains, progress toward a completion — :func:`enqueue` writes one
+:class:`plugin.models.OutboxMessage` per active target that accepts that kind, *in the
+caller's transaction*: the message exists if and only if the event does. Each message
+has an idempotency key; enqueueing the same event again returns the existing message and
+writes nothing.
+
+``progress`` (held sessions so far, for a gradebook's "in progress") is accepted only by
+targets that ask for it by name (``kinds=["completion", "progress"]``, as the LTI AGS
+target of each platform registration does): a target created without ``kinds`` receives
+:data:`MESSAGE_KINDS`, which leaves it out.
 
 Delivery is the worker's job (:mod:`plugin.services.outbox`, :mod:`plugin.worker`).
 """
@@ -26,7 +32,9 @@ from plugin.models import OutboxMessage, WritebackTarget
 from plugin.services import audit
 
 __all__ = [
+    "ACCEPTED_KINDS",
     "MESSAGE_KINDS",
+    "PROGRESS",
     "add_target",
     "enqueue",
     "get_target",
@@ -35,8 +43,13 @@ __all__ = [
     "set_target_active",
 ]
 
-#: What Tandem writes back: a completion, the hours spent, and the skill gains.
+#: What Tandem writes back: a completion, the hours spent, and the skill gains. Also the
+#: kinds a target receives when it is created without ``kinds``.
 MESSAGE_KINDS = ("completion", "hours", "skill_gain")
+#: Progress toward a completion (held sessions so far); only for targets that name it.
+PROGRESS = "progress"
+#: Every kind a target may accept.
+ACCEPTED_KINDS = (*MESSAGE_KINDS, PROGRESS)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,119}$")
 _SINK = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -47,9 +60,9 @@ def _kinds(kinds: Sequence[str] | None) -> list[str]:
         return list(MESSAGE_KINDS)
     out: list[str] = []
     for kind in kinds:
-        if kind not in MESSAGE_KINDS:
+        if kind not in ACCEPTED_KINDS:
             raise ValidationError(
-                f"unknown message kind {kind!r}; choose from {', '.join(MESSAGE_KINDS)}",
+                f"unknown message kind {kind!r}; choose from {', '.join(ACCEPTED_KINDS)}",
                 field="kinds",
             )
         if kind not in out:
@@ -77,7 +90,8 @@ def add_target(
         org_id: The organization.
         name: Unique per organization: lower-case letters, digits, ``_ . -``.
         sink: The registered sink that delivers to it (checked by the caller's registry).
-        kinds: Message kinds it receives; all of :data:`MESSAGE_KINDS` by default.
+        kinds: Message kinds it receives (any of :data:`ACCEPTED_KINDS`);
+            :data:`MESSAGE_KINDS` by default (``progress`` only when named).
         settings: Sink settings (no secrets: those live encrypted on the connection).
         connection_id: The HRIS/LMS connection it writes through, if any.
         actor: Who configures it, for the audit log.
@@ -186,7 +200,7 @@ def enqueue(
     Args:
         session: The caller's unit of work: messages commit with the event.
         org_id: The organization.
-        kind: One of :data:`MESSAGE_KINDS`.
+        kind: One of :data:`ACCEPTED_KINDS`.
         subject: What the message is about, stable across re-evaluations, e.g.
             ``p3:e17`` or ``p3:e17:m420`` (hours: the total is part of the identity, so a
             new total is a new message and the same total never is).
@@ -196,7 +210,7 @@ def enqueue(
     Returns:
         The messages for this event, one per target, whether new or already there.
     """
-    if kind not in MESSAGE_KINDS:
+    if kind not in ACCEPTED_KINDS:
         raise ValidationError(f"unknown message kind {kind!r}", field="kind")
     out: list[OutboxMessage] = []
     for target in list_targets(session, org_id=org_id, active_only=True):

@@ -8,9 +8,15 @@ Tandem refuses it cleanly. The platform's JWKS is fetched by Tandem over ``reque
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import html
+import json
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,14 +24,15 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 import responses
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from lti.db import get_engine
-from plugin.db import metadata
 from plugin import models
+from plugin.db import metadata
 from plugin.services import lti_registrations as regs
 from plugin.services import organizations
 
@@ -78,10 +85,22 @@ class Platform:
         mock.add_callback(responses.GET, JWKS_URL, callback=self._jwks)
 
     def _jwks(self, _request: Any) -> tuple[int, dict[str, str], str]:
-        import json
-
         self.jwks_calls += 1
         return 200, {"Content-Type": "application/json"}, json.dumps({"keys": self.published})
+
+    def rotate_key(self, *, keep_old: bool = False) -> str:
+        """Sign with a new key from now on and publish it (the old one too if ``keep_old``)."""
+        self.key = new_key()
+        self.kid = f"platform-key-{len(self.published) + 1}-{uuid.uuid4().hex[:6]}"
+        new = public_jwk(self.key, self.kid)
+        self.published = [*self.published, new] if keep_old else [new]
+        return self.kid
+
+    def public_pem(self) -> bytes:
+        """The current public key as PEM (what a key-confusion attacker would HMAC with)."""
+        return self.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
 
     # -- flow
     def login(self, **overrides: Any) -> LoginResult:
@@ -184,12 +203,15 @@ class Platform:
         """The whole flow: login, then a launch with the issued state and nonce."""
         result = self.login()
         assert result.status == 302, result
-        assert result.nonce and result.state
+        assert result.nonce
+        assert result.state
         token = self.sign(self.claims(result.nonce, **claim_overrides))
         return self.post_launch(token, result.state)
 
 
-def register(session: Session, org_id: int, *, deployments: tuple[str, ...] = (DEPLOYMENT_ID,)) -> models.LtiRegistration:
+def register(
+    session: Session, org_id: int, *, deployments: tuple[str, ...] = (DEPLOYMENT_ID,)
+) -> models.LtiRegistration:
     return regs.add_platform(
         session,
         org_id=org_id,
@@ -203,9 +225,13 @@ def register(session: Session, org_id: int, *, deployments: tuple[str, ...] = (D
     )
 
 
-@pytest.fixture
-def platform(app: Flask) -> Iterator[Platform]:
-    """A registered platform (approved deployment "1") of a fresh organization "acme"."""
+@contextmanager
+def running_platform(app: Flask) -> Iterator[Platform]:
+    """A registered platform (approved deployment "1") of a fresh organization "acme".
+
+    The body of the ``platform`` fixture, for test modules that define their own fixture
+    named ``platform`` instead of importing this module's (ruff F811).
+    """
     with app.app_context(), Session(get_engine(app)) as session:
         org = organizations.create_organization(session, slug="acme", name="Acme", actor="test")
         register(session, org.id)
@@ -213,6 +239,13 @@ def platform(app: Flask) -> Iterator[Platform]:
         org_id = org.id
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield Platform(app, mock, org_id)
+
+
+@pytest.fixture
+def platform(app: Flask) -> Iterator[Platform]:
+    """A registered platform (approved deployment "1") of a fresh organization "acme"."""
+    with running_platform(app) as p:
+        yield p
 
 
 def row_counts(app: Flask) -> dict[str, int]:
@@ -226,3 +259,26 @@ def row_counts(app: Flask) -> dict[str, int]:
 
 def new_nonce() -> str:
     return uuid.uuid4().hex
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: Any, claims: Any, *, hmac_key: bytes | None = None, signature: str = "") -> str:
+    """A compact JWT built by hand: unsigned (``alg: none``), HMAC-signed, or any signature.
+
+    PyJWT refuses to sign such tokens (an HMAC with a PEM public key, odd headers), which is
+    exactly what attackers send.
+    """
+    head = b64url(json.dumps(header, separators=(",", ":")).encode())
+    body = b64url(json.dumps(claims, separators=(",", ":")).encode())
+    if hmac_key is not None:
+        digest = hmac.new(hmac_key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        signature = b64url(digest)
+    return f"{head}.{body}.{signature}"
+
+
+def page_text(resp: Any) -> str:
+    """A response's body with HTML entities decoded (``&#39;sub&#39;`` → ``'sub'``)."""
+    return html.unescape(resp.get_data(as_text=True))

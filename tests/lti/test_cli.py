@@ -210,7 +210,7 @@ def test_db_downgrade_and_upgrade(runner: FlaskCliRunner, app: Flask) -> None:
     assert count(app, Organization) == 0
 
 
-def test_orgs_link_rule_sets_how_lms_users_are_linked(runner: Any) -> None:
+def test_orgs_link_rule_sets_how_lms_users_are_linked(runner: FlaskCliRunner) -> None:
     assert runner.invoke(args=["orgs", "create", "acme", "--name", "Acme"]).exit_code == 0
     result = runner.invoke(args=["orgs", "link-rule", "acme", "sourcedid"])
     assert result.exit_code == 0, result.output
