@@ -284,6 +284,22 @@ class TandemOIDCLogin(FlaskOIDCLogin):
         return auth_login_url + separator + urlencode(params)
 
 
+_REFETCHED: dict[str, float] = {}
+
+
+def _may_refetch(url: str) -> bool:
+    """Whether this process may refetch ``url``'s key set now (and note that it does)."""
+    now = time.monotonic()
+    with _KEYS_LOCK:
+        last = _REFETCHED.get(url)
+        if last is not None and now - last < JWKS_REFETCH_SECONDS:
+            return False
+        if len(_REFETCHED) > 1024:
+            _REFETCHED.clear()
+        _REFETCHED[url] = now
+        return True
+
+
 def _public_key(jwk: Mapping[str, Any]) -> Any:
     """A verification key for a JWK (parsed once per process; public keys only)."""
     text = json.dumps(dict(jwk), sort_keys=True)
@@ -464,13 +480,13 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             raise LaunchRefused("The platform's registration has no JWKS URL.")
         keys, cached = self._key_set(url, refresh=False)
         found = self._find_key(keys, kid, alg)
-        if found is None and cached:
-            # An unknown kid: the platform may have rotated its keys. Refetch once, at most
-            # every few seconds per platform so forged kids cannot flood it.
-            throttle = "jwks-refetch:" + hashlib.sha256(url.encode()).hexdigest()
-            if self.cache.add_if_absent(throttle, True, JWKS_REFETCH_SECONDS):
-                keys, _ = self._key_set(url, refresh=True)
-                found = self._find_key(keys, kid, alg)
+        if found is None and cached and _may_refetch(url):
+            # An unknown kid: the platform may have rotated its keys. Refetch once — at
+            # most every few seconds per platform and process, so forged kids cannot make
+            # Tandem flood the platform (a process-local throttle: a refused launch writes
+            # nothing to the database, not even this).
+            keys, _ = self._key_set(url, refresh=True)
+            found = self._find_key(keys, kid, alg)
         if found is None:
             raise LaunchRefused(
                 "The id_token is signed with a key the platform does not publish.",

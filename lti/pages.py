@@ -447,7 +447,7 @@ def home() -> str:
     )
 
 
-@bp.get("/programs/<int:program_id>")
+@bp.get("/programs/<int(max=2147483647):program_id>")
 def program_overview(program_id: int) -> str:
     """What the program is, and where the person stands in it."""
     ws = web_session.require()
@@ -475,7 +475,7 @@ def _progress(db: Session, actor: Actor, program_id: int, role: str) -> dict[str
     return status.as_dict()
 
 
-@bp.get("/programs/<int:program_id>/me")
+@bp.get("/programs/<int(max=2147483647):program_id>/me")
 def my_tandem(program_id: int) -> str:
     """The participant page: partners, why we were matched, what is next, my progress."""
     ws = web_session.require()
@@ -531,7 +531,7 @@ def my_tandem(program_id: int) -> str:
     )
 
 
-@bp.get("/programs/<int:program_id>/sessions", endpoint="sessions")
+@bp.get("/programs/<int(max=2147483647):program_id>/sessions", endpoint="sessions")
 def sessions_page(program_id: int) -> str:
     """The session log of the person's tandem(s), private notes included (members only)."""
     ws = web_session.require()
@@ -559,7 +559,7 @@ def sessions_page(program_id: int) -> str:
     )
 
 
-@bp.get("/programs/<int:program_id>/self-assessment")
+@bp.get("/programs/<int(max=2147483647):program_id>/self-assessment")
 def self_assessment(program_id: int) -> str:
     """The status of the person's pre/post assessments, and the program's skills."""
     ws = web_session.require()
@@ -590,7 +590,7 @@ def self_assessment(program_id: int) -> str:
     )
 
 
-@bp.get("/programs/<int:program_id>/feedback")
+@bp.get("/programs/<int(max=2147483647):program_id>/feedback")
 def feedback(program_id: int) -> str:
     """Feedback the person gave on held sessions, and what partners shared with them."""
     ws = web_session.require()
@@ -638,7 +638,7 @@ def _count_by(values: Iterable[str], keys: Sequence[str]) -> dict[str, int]:
     return {k: counted.get(k, 0) for k in keys}
 
 
-@bp.get("/programs/<int:program_id>/dashboard")
+@bp.get("/programs/<int(max=2147483647):program_id>/dashboard")
 def dashboard(program_id: int) -> str:
     """The coordinator dashboard: aggregates and alerts only, never anything private."""
     ws = web_session.require()

@@ -91,7 +91,7 @@ def fetch_members(registration: LtiRegistration, url: str) -> list[dict[str, Any
     return members
 
 
-@bp.post("/programs/<int:program_id>/roster-import")
+@bp.post("/programs/<int(max=2147483647):program_id>/roster-import")
 def import_roster(program_id: int) -> str:
     """Import the roster of the course the coordinator launched from."""
     ws = web_session.require()

@@ -30,6 +30,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from lti import launch as launch_module
 from lti.db import get_engine
 from plugin import models
 from plugin.db import metadata
@@ -232,6 +233,7 @@ def running_platform(app: Flask) -> Iterator[Platform]:
     The body of the ``platform`` fixture, for test modules that define their own fixture
     named ``platform`` instead of importing this module's (ruff F811).
     """
+    launch_module._REFETCHED.clear()  # the per-process JWKS refetch throttle starts fresh
     with app.app_context(), Session(get_engine(app)) as session:
         org = organizations.create_organization(session, slug="acme", name="Acme", actor="test")
         register(session, org.id)

@@ -102,3 +102,13 @@ def test_a_browser_that_dropped_the_state_cookie_is_offered_a_new_window(
     assert "lti1p3_new_window=1" in page
     assert "login_hint=42" in page
     assert row_counts(app) == before
+
+
+def test_forged_kids_cannot_make_tandem_flood_the_platform(platform: Platform) -> None:
+    assert platform.launch().status_code == 303
+    assert platform.jwks_calls == 1
+    for _ in range(3):
+        result = platform.login()
+        token = platform.sign(platform.claims(result.nonce or ""), kid="forged")
+        assert platform.post_launch(token, result.state).status_code == 401
+    assert platform.jwks_calls == 2  # one refetch, then throttled
