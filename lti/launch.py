@@ -65,7 +65,6 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.launch_data_storage.base import LaunchDataStorage
 from pylti1p3.lineitem import LineItem
-from sqlalchemy import select
 from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, Unauthorized
 
 from lti import activities, web_session
@@ -73,9 +72,10 @@ from lti.db import get_session
 from lti.platform_http import platform_session
 from lti.secrets import get_secret_box
 from lti.tool_conf import SqlAlchemyToolConf
-from plugin.errors import PluginError
+from plugin.access import ActorRole
+from plugin.errors import NotFound, PluginError
 from plugin.models import LtiDeploymentStatus, LtiRegistration, Program, ProgramStatus
-from plugin.services import audit
+from plugin.services import audit, programs
 from plugin.services import lti_registrations as regs
 from plugin.services.lti_cache import LtiCache
 from plugin.services.lti_launches import CLAIM, accept_launch, role_for
@@ -751,7 +751,7 @@ def launch() -> Response:
         custom.get("activity") if isinstance(custom.get("activity"), str) else None
     )
     deep_link = message_launch.is_deep_link_launch()
-    if deep_link and role_for(body.get(CLAIM["roles"])).value != "coordinator":
+    if deep_link and role_for(body.get(CLAIM["roles"])) is not ActorRole.COORDINATOR:
         raise LaunchRefused(
             "Only teachers and administrators of the course can add Tandem activities.",
             code=403,
@@ -803,19 +803,15 @@ def _picker(response: Response, ws: web_session.WebSession, body: Mapping[str, A
     accept_types = settings.get("accept_types") or ["ltiResourceLink"]
     if "ltiResourceLink" not in accept_types:
         raise LaunchRefused("The platform does not accept links here (accept_types).")
-    programs = (
-        get_session()
-        .scalars(
-            select(Program)
-            .where(Program.org_id == ws.org_id, Program.status != ProgramStatus.CLOSED)
-            .order_by(Program.starts_on.desc(), Program.id)
-        )
-        .all()
-    )
+    open_programs = [
+        p
+        for p in programs.list_programs(get_session(), org_id=ws.org_id)
+        if p.status is not ProgramStatus.CLOSED
+    ]
     html = render_template(
         "lti/deep_link_picker.html",
         activities=activities.ACTIVITIES,
-        programs=programs,
+        programs=open_programs,
         multiple=bool(settings.get("accept_multiple", True)),
         selected_program=ws.program_id,
     )
@@ -833,11 +829,12 @@ def deep_link() -> Response:
     if not ws.is_coordinator or not ws.launch_id:
         raise Forbidden("Only a content-selection launch by a teacher can add activities.")
     program_raw = request.form.get("program", "")
-    program = None
-    if program_raw.isdigit() and len(program_raw) < 10:
-        program = get_session().get(Program, int(program_raw))
-    if program is None or program.org_id != ws.org_id:
+    if not (program_raw.isdigit() and len(program_raw) < 10):
         raise BadRequest("Choose a program for the activities.")
+    try:
+        program = programs.get_program(get_session(), org_id=ws.org_id, program_id=int(program_raw))
+    except NotFound as exc:
+        raise BadRequest("Choose a program for the activities.") from exc
     picked = [activities.by_key(k) for k in request.form.getlist("activity")]
     chosen = [a for a in picked if a is not None]
     if not chosen:

@@ -26,7 +26,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, g, render_template
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lti import web_session
@@ -35,13 +34,11 @@ from lti.web_session import WebSession
 from plugin.access import Actor, coordinated_program_ids
 from plugin.errors import PermissionDenied
 from plugin.models import (
-    Enrollment,
     EnrollmentRole,
     EnrollmentStatus,
     LtiLink,
     Person,
     Program,
-    ProgramInvitation,
     SessionStatus,
     Tandem,
     TandemStatus,
@@ -51,6 +48,7 @@ from plugin.services import (
     assessments,
     completions,
     enrollments,
+    participation,
     programs,
     sessions,
     tandems,
@@ -309,27 +307,6 @@ def _program(ws: WebSession, program_id: int) -> Program:
     return programs.get_program(get_session(), org_id=ws.org_id, program_id=program_id)
 
 
-def _own_enrollments(
-    db: Session, ws: WebSession, program_id: int | None = None
-) -> list[Enrollment]:
-    stmt = select(Enrollment).where(
-        Enrollment.org_id == ws.org_id, Enrollment.person_id == ws.person_id
-    )
-    if program_id is not None:
-        stmt = stmt.where(Enrollment.program_id == program_id)
-    return list(db.scalars(stmt.order_by(Enrollment.id)).unique())
-
-
-def _invitation(db: Session, ws: WebSession, program_id: int) -> ProgramInvitation | None:
-    return db.scalar(
-        select(ProgramInvitation).where(
-            ProgramInvitation.org_id == ws.org_id,
-            ProgramInvitation.program_id == program_id,
-            ProgramInvitation.person_id == ws.person_id,
-        )
-    )
-
-
 def _coordinates(db: Session, ws: WebSession, program_id: int) -> bool:
     if not ws.is_coordinator:
         return False
@@ -399,7 +376,7 @@ def home() -> str:
         latest.setdefault(t.program_id, t)
     enrolled: list[dict[str, Any]] = []
     seen: set[int] = set()
-    for e in _own_enrollments(db, ws):
+    for e in participation.own_enrollments(db, _participant(ws)):
         program = db.get(Program, e.program_id)
         if program is None:  # pragma: no cover - the foreign key cascades
             continue
@@ -413,36 +390,13 @@ def home() -> str:
                 "tandem_status": tandem.status.value if tandem is not None else None,
             }
         )
-    invited = [
-        db.get(Program, inv.program_id)
-        for inv in db.scalars(
-            select(ProgramInvitation)
-            .where(
-                ProgramInvitation.org_id == ws.org_id,
-                ProgramInvitation.person_id == ws.person_id,
-            )
-            .order_by(ProgramInvitation.id)
-        )
-        if inv.program_id not in seen
-    ]
-    coordinated: list[Program] = []
-    if ws.is_coordinator:
-        ids = coordinated_program_ids(db, ws.actor())
-        if ids is None:  # pragma: no cover - a launch never opens an admin session
-            coordinated = list(programs.list_programs(db, org_id=ws.org_id))
-        elif ids:
-            coordinated = list(
-                db.scalars(
-                    select(Program)
-                    .where(Program.org_id == ws.org_id, Program.id.in_(sorted(ids)))
-                    .order_by(Program.starts_on.desc(), Program.id)
-                )
-            )
+    invited = [p for p in participation.invited_programs(db, actor) if p.id not in seen]
+    coordinated = participation.coordinated_programs(db, ws.actor()) if ws.is_coordinator else []
     return _render(
         "pages/home.html",
         ws,
         enrolled=enrolled,
-        invited=[p for p in invited if p is not None],
+        invited=invited,
         coordinated=coordinated,
     )
 
@@ -464,8 +418,8 @@ def program_overview(program_id: int) -> str:
         ),
         current_theme=sessions.theme_for(program, today),
         confidentiality_summary=_summary(program.confidentiality_text or ""),
-        my_enrollments=_own_enrollments(db, ws, program.id),
-        invitation=_invitation(db, ws, program.id),
+        my_enrollments=participation.own_enrollments(db, _participant(ws), program.id),
+        invitation=participation.invitation(db, _participant(ws), program.id),
         coordinates=_coordinates(db, ws, program.id),
     )
 
@@ -484,7 +438,7 @@ def my_tandem(program_id: int) -> str:
     actor = _participant(ws)
     lang = page_language(ws.locale)
     now = _now()
-    mine = _own_enrollments(db, ws, program.id)
+    mine = participation.own_enrollments(db, _participant(ws), program.id)
     cards: list[dict[str, Any]] = []
     in_tandem_roles: set[str] = set()
     for t in _my_tandems(db, actor, program.id):
@@ -526,7 +480,7 @@ def my_tandem(program_id: int) -> str:
         enrolled=bool(mine),
         waiting_enrollments=waiting_enrollments,
         theme=sessions.theme_for(program, now.date()),
-        invitation=None if mine else _invitation(db, ws, program.id),
+        invitation=None if mine else participation.invitation(db, _participant(ws), program.id),
         coordinates=_coordinates(db, ws, program.id),
     )
 
@@ -554,7 +508,7 @@ def sessions_page(program_id: int) -> str:
         ws,
         program=program,
         logs=logs,
-        enrolled=bool(_own_enrollments(db, ws, program.id)),
+        enrolled=bool(participation.own_enrollments(db, _participant(ws), program.id)),
         coordinates=_coordinates(db, ws, program.id),
     )
 
@@ -628,7 +582,7 @@ def feedback(program_id: int) -> str:
         ws,
         program=program,
         logs=logs,
-        enrolled=bool(_own_enrollments(db, ws, program.id)),
+        enrolled=bool(participation.own_enrollments(db, _participant(ws), program.id)),
         coordinates=_coordinates(db, ws, program.id),
     )
 

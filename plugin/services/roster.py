@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.access import Actor, require_coordinator, require_org
+from plugin.access import Actor, ActorRole, require_coordinator, require_org
 from plugin.errors import ConflictError, NotFound, PluginError
 from plugin.models import (
     Enrollment,
@@ -148,7 +148,7 @@ def import_roster(
             result.problems.append(f"member {result.seen}: {exc.message}")
             continue
         result.people_created += int(created)
-        if role_for(role_list).value == "coordinator":
+        if role_for(role_list) is ActorRole.COORDINATOR:
             result.teachers += 1
             continue
         if person.id in enrolled:

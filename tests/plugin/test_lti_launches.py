@@ -18,7 +18,7 @@ from plugin.models import (
     ProgramCoordinator,
     ProgramInvitation,
 )
-from plugin.services import enrollments, organizations, roster
+from plugin.services import enrollments, organizations, participation, roster
 from plugin.services import lti_registrations as regs
 from plugin.services.lti_launches import (
     CLAIM,
@@ -310,3 +310,32 @@ def test_roster_import_needs_a_coordinator(
             members=[member(1)],
             source="nrps:1",
         )
+
+
+def test_participation_lists_only_the_actors_own_invitations_and_programs(
+    db_session: Session,
+    org: Organization,
+    make_person: Any,
+    make_program: Any,
+    registration: Any,
+    skills: Any,
+) -> None:
+    program = make_program(org)
+    admin = Actor.admin(org.id, "test-admin")
+    roster.import_roster(
+        db_session,
+        admin,
+        program_id=program.id,
+        registration_id=registration.id,
+        members=[member(1), member(2)],
+        source="nrps:1",
+    )
+    first = db_session.scalars(
+        select(PersonIdentity).where(PersonIdentity.external_id == "u-1")
+    ).one()
+    me = Actor.participant(org.id, first.person_id)
+    assert [p.id for p in participation.invited_programs(db_session, me)] == [program.id]
+    assert participation.invitation(db_session, me, program.id) is not None
+    assert participation.own_enrollments(db_session, me) == []
+    assert participation.coordinated_programs(db_session, me) == []
+    assert [p.id for p in participation.coordinated_programs(db_session, admin)] == [program.id]
