@@ -37,22 +37,30 @@ The contract every sink implements (and the contract test of each sink checks):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
 from plugin.errors import PluginError
+from plugin.records import InvalidRecord, PersonRecord, PersonSkillRecord, SkillRecord
 
 __all__ = [
+    "BatchSink",
+    "ConnectionConfig",
+    "ConnectorFactory",
+    "ConnectorRegistry",
     "OutboundMessage",
+    "PeopleSource",
     "Sink",
     "SinkConfigError",
     "SinkFactory",
     "SinkRegistry",
     "SinkServices",
+    "SkillSource",
     "TargetConfig",
 ]
 
@@ -144,6 +152,33 @@ class Sink(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchSink(Sink, Protocol):
+    """A sink whose target takes several messages in one call (SuccessFactors Learning: ≤ 10).
+
+    The worker groups the claimed messages of one target into chunks of at most
+    :attr:`max_batch` and calls :meth:`deliver_batch` once per chunk; everything in the
+    :class:`Sink` contract holds per message (idempotent on each key, classified errors).
+    """
+
+    #: The most messages one :meth:`deliver_batch` call accepts (≥ 1).
+    max_batch: int
+
+    def deliver_batch(self, messages: Sequence[OutboundMessage]) -> Sequence[Exception | None]:
+        """Deliver up to :attr:`max_batch` messages of one target.
+
+        Returns:
+            One outcome per message, in order: ``None`` when the target durably accepted
+            it, otherwise the classified error for that message alone (a per-row failure
+            inside an HTTP 200 is an error here, never a success).
+
+        Raises:
+            ConnectorUnavailable: The whole call failed and may be retried (every message
+                of the chunk is retried); the other connector errors fail the whole chunk.
+        """
+        ...
+
+
 class SinkConfigError(PluginError):
     """A target cannot be delivered to as configured (no such sink, paused, bad settings).
 
@@ -157,3 +192,104 @@ SinkFactory = Callable[[TargetConfig], Sink]
 
 #: Registered sinks by name, e.g. ``{"journal": JournalSink}`` (built by the web layer).
 SinkRegistry = Mapping[str, SinkFactory]
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """What a connector factory needs to build the source of one HRIS/LMS connection.
+
+    Attributes:
+        org_id: The organization the connection belongs to.
+        connection_id: The :class:`plugin.models.Connection` row id; people and skills it
+            brings carry the identity source ``<kind>:<connection_id>``.
+        name: The connection's name within the organization.
+        kind: ``successfactors``, ``workday`` or ``moodle``.
+        settings: Non-secret settings (base URL, company id, client id, page size …).
+        credentials: The decrypted secrets (private key, certificate, password …). Never
+            log, print or put them in an error message.
+        services: Database access for connectors that need it (rarely); ``None`` otherwise.
+    """
+
+    org_id: int
+    connection_id: int
+    name: str
+    kind: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+    services: SinkServices | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def source(self) -> str:
+        """The identity source of everything this connection brings, e.g. ``successfactors:3``."""
+        return f"{self.kind}:{self.connection_id}"
+
+
+@runtime_checkable
+class PeopleSource(Protocol):
+    """Reads employees (with their manager) from an HRIS or LMS, page by page.
+
+    The contract every connector implements (and its contract test checks):
+
+    * **Lazy pages.** :meth:`iter_people` yields one page per vendor response and fetches
+      the next only when asked, so memory stays flat however large the company.
+    * **Everyone on a full read.** ``since=None`` returns active *and* inactive people
+      (leavers must be seen to be deactivated).
+    * **Delta on a change timestamp.** ``since`` returns at least everyone changed at or
+      after it; the engine already subtracted its overlap window, repeats are fine.
+    * **Invalid is not skipped.** A payload that cannot become a :class:`PersonRecord`
+      is yielded as an :class:`InvalidRecord` with its reason and raw payload.
+    * **Errors are classified** as :class:`~plugin.errors.ConnectorAuthError`,
+      :class:`~plugin.errors.ConnectorUnavailable` or
+      :class:`~plugin.errors.ConnectorDataError` (a page that cannot be read at all), with
+      no secrets in the message.
+    """
+
+    def check(self) -> None:
+        """Prove the connection works (credentials accepted, API reachable); no writes.
+
+        Raises:
+            ConnectorAuthError: Credentials were refused.
+            ConnectorUnavailable: The system cannot be reached or is down.
+            ConnectorDataError: It answered with something that is not its API.
+        """
+        ...
+
+    def iter_people(
+        self, *, since: datetime | None = None
+    ) -> Iterator[Sequence[PersonRecord | InvalidRecord]]:
+        """Yield the people, one page (vendor response) at a time.
+
+        Args:
+            since: ``None`` for a full read (active and inactive); otherwise everyone
+                changed at or after this UTC instant.
+        """
+        ...
+
+
+@runtime_checkable
+class SkillSource(Protocol):
+    """Reads the skill catalogue and people's rated skills (optional for a connector)."""
+
+    def iter_skills(self) -> Iterator[Sequence[SkillRecord | InvalidRecord]]:
+        """Yield the skill catalogue, one page at a time."""
+        ...
+
+    def iter_person_skills(
+        self, *, since: datetime | None = None
+    ) -> Iterator[Sequence[PersonSkillRecord | InvalidRecord]]:
+        """Yield people's rated skill levels, one page at a time.
+
+        Args:
+            since: ``None`` for all ratings; otherwise those changed at or after it.
+        """
+        ...
+
+
+#: Builds the source of one connection; must do no I/O (``check`` and the iterators do).
+ConnectorFactory = Callable[[ConnectionConfig], PeopleSource]
+
+#: Registered connectors by kind, e.g. ``{"successfactors": SuccessFactorsConnector}``.
+ConnectorRegistry = Mapping[str, ConnectorFactory]
