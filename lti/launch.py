@@ -2,9 +2,11 @@
 
 ``GET|POST /lti/login``
     The platform's third-party-initiated login. Tandem finds the registration
-    (issuer + client id), checks ``target_link_uri`` is one of its own URLs, stores the
-    OIDC ``state`` with its ``nonce`` in the shared store (5 minutes), sets the state
-    cookie and redirects the browser to the platform's authorization endpoint with
+    (issuer + client id), checks ``target_link_uri`` is one of its own URLs, issues an
+    OIDC ``state`` that carries its ``nonce``, issuer, client id and expiry (5 minutes),
+    authenticated with an HMAC keyed from ``TANDEM_SECRET_KEY`` — so the login writes
+    nothing and any host can check it — sets the state cookie (named by the state's id)
+    and redirects the browser to the platform's authorization endpoint with
     ``redirect_uri`` = ``{TANDEM_BASE_URL}/lti/launch`` — never the platform-supplied
     ``target_link_uri``. Inside an iframe (``Sec-Fetch-Dest: iframe``) it first checks the
     browser keeps cookies there and, if not, offers to continue in a new window.
@@ -12,11 +14,13 @@
 ``POST /lti/launch``
     Validates the id_token — in this order, and nothing is written unless all pass:
 
-    1. **state**: the form's ``state`` equals the state cookie and was issued by this
-       Tandem less than 5 minutes ago (single use);
+    1. **state**: the form's ``state`` carries this Tandem's HMAC, has not expired
+       (5 minutes) and its id equals the state cookie; it is single use through its nonce
+       (step 6);
     2. JWT format; **registration** by ``iss`` + ``aud`` (client id);
     3. **signature**: RS256/384/512 only (``none`` and HMAC are refused), the platform key
-       by ``kid`` from its JWKS (cached 10 minutes in the shared store, refetched once
+       by ``kid`` from its JWKS (cached 10 minutes in the shared store and in each
+       process, public keys only; refetched once
        when the ``kid`` is unknown — key rotation), ``exp``/``iat`` with a leeway of
        ``TANDEM_LAUNCH_LEEWAY`` seconds (≤ 60), ``aud`` contains the client id, ``azp`` (when
        present, or when there are several audiences) equals it;
@@ -39,12 +43,15 @@ Every refusal is a 4xx page saying what was wrong; pylti1p3's exceptions never b
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import logging
 import secrets
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -237,8 +244,72 @@ class TandemCookieService(FlaskCookieService):
             web_session.set_cookie(response, key, data["value"], max_age=data["exp"])
 
 
-def _state_key(state: str) -> str:
-    return "oidc-state:" + hashlib.sha256(state.encode()).hexdigest()
+_STATE_VERSION = "s1"
+#: Longest state Tandem issues (with the login's parameters inside) or accepts.
+_MAX_STATE = 2400
+#: Login parameters larger than this (compressed) stay out of the state: the new-window
+#: fallback then asks the user to start again from the course instead.
+_MAX_LOGIN_IN_STATE = 1200
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _state_mac_key() -> bytes:
+    """The HMAC key of OIDC states, derived from ``TANDEM_SECRET_KEY`` (one per app)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    key: bytes | None = app.extensions.get("tandem.oidc_state_key")
+    if key is None:
+        secret = str(app.config["SECRET_KEY"]).encode("utf-8")
+        key = hmac.new(secret, b"tandem-oidc-state-v1", hashlib.sha256).digest()
+        app.extensions["tandem.oidc_state_key"] = key
+    return key
+
+
+def _issue_state(content: dict[str, Any], login: Mapping[str, str]) -> tuple[str, str]:
+    """A signed, self-contained OIDC state and its short id (the name of its cookie).
+
+    The state carries the nonce, issuer, client id and expiry (and, when small, the
+    login's own parameters for the new-window fallback), authenticated with an HMAC: the
+    login writes nothing to the database, and any host can check the state at launch.
+    Single use follows from the nonce, which the launch accepts once.
+    """
+    sid = secrets.token_urlsafe(16)
+    body = dict(content)
+    packed_login = zlib.compress(json.dumps(login, separators=(",", ":")).encode(), 6)
+    if len(packed_login) <= _MAX_LOGIN_IN_STATE:
+        body["l"] = _b64(packed_login)
+    payload = _b64(json.dumps(body, separators=(",", ":")).encode())
+    signed = f"{_STATE_VERSION}.{sid}.{payload}"
+    mac = _b64(hmac.new(_state_mac_key(), signed.encode("ascii"), hashlib.sha256).digest())
+    return f"{signed}.{mac}", sid
+
+
+def _read_state(state: str) -> tuple[str, dict[str, Any]] | None:
+    """The id and content of a state Tandem issued (expired or not), or None if forged."""
+    parts = state.split(".")
+    if len(parts) != 4 or parts[0] != _STATE_VERSION:
+        return None
+    signed = ".".join(parts[:3])
+    expected = hmac.new(_state_mac_key(), signed.encode("ascii"), hashlib.sha256).digest()
+    try:
+        if not hmac.compare_digest(_unb64(parts[3]), expected):
+            return None
+        content = json.loads(_unb64(parts[2]))
+        if not isinstance(content, dict):
+            return None
+        packed = content.pop("l", None)
+        if isinstance(packed, str):
+            login = json.loads(zlib.decompress(_unb64(packed)))
+            content["login"] = login if isinstance(login, dict) else None
+    except (ValueError, zlib.error, UnicodeDecodeError):
+        return None
+    return parts[1], content
 
 
 class TandemOIDCLogin(FlaskOIDCLogin):
@@ -246,7 +317,6 @@ class TandemOIDCLogin(FlaskOIDCLogin):
 
     def _prepare_redirect_url(self, launch_url: str) -> str:
         self._registration = self.validate_oidc_login()
-        state = "state-" + secrets.token_urlsafe(24)
         nonce = secrets.token_urlsafe(24)
         client_id = self._registration.get_client_id()
         auth_login_url = self._registration.get_auth_login_url()
@@ -255,17 +325,16 @@ class TandemOIDCLogin(FlaskOIDCLogin):
         # The login's own parameters come along, so a launch whose state cookie the browser
         # dropped (third-party cookies blocked) can offer to log in again in a new window.
         login = {k: self._get_request_param(k) for k in _LOGIN_PARAMS}
-        LtiCache(get_session()).set(
-            _state_key(state),
+        state, sid = _issue_state(
             {
                 "nonce": nonce,
                 "iss": self._registration.get_issuer(),
                 "client_id": client_id,
-                "login": {k: v[:2000] for k, v in login.items() if isinstance(v, str) and v},
+                "exp": int(time.time()) + STATE_SECONDS,
             },
-            STATE_SECONDS,
+            {k: v[:2000] for k, v in login.items() if isinstance(v, str) and v},
         )
-        self._cookie_service.set_cookie(state, state, STATE_SECONDS)
+        self._cookie_service.set_cookie(sid, sid, STATE_SECONDS)
         params = {
             "scope": "openid",
             "response_type": "id_token",
@@ -285,6 +354,16 @@ class TandemOIDCLogin(FlaskOIDCLogin):
 
 
 _REFETCHED: dict[str, float] = {}
+#: Platform key sets by JWKS URL with their expiry (monotonic): public keys, per process,
+#: so most launches need no database read for them. The shared store has them too.
+_KEY_SETS: dict[str, tuple[dict[str, Any], float]] = {}
+
+
+def _remember_key_set(url: str, keys: dict[str, Any]) -> None:
+    with _KEYS_LOCK:
+        if len(_KEY_SETS) > 256:
+            _KEY_SETS.clear()
+        _KEY_SETS[url] = (keys, time.monotonic() + JWKS_SECONDS)
 
 
 def _may_refetch(url: str) -> bool:
@@ -353,13 +432,27 @@ class TandemMessageLaunch(FlaskMessageLaunch):
     def validate_state(self) -> TandemMessageLaunch:
         """The state equals the state cookie and was issued here (single use)."""
         state = self._get_request_param("state")
-        if not state or len(state) > 200:
+        if not state or len(state) > _MAX_STATE:
             raise LaunchRefused("The launch has no 'state'. Open Tandem again from the course.")
-        cookie = self._cookie_service.get_cookie(state)
-        params = self.cache.get(_state_key(state))
-        if cookie is None and isinstance(params, dict) and isinstance(params.get("login"), dict):
+        read = _read_state(state)
+        if read is None:
+            raise LaunchRefused(
+                "This launch did not start at this Tandem (its state is not one Tandem "
+                "issued). Open Tandem again from the course.",
+                code=401,
+                name="Launch not recognised",
+            )
+        sid, params = read
+        if not (isinstance(params.get("exp"), int) and params["exp"] > time.time()):
+            raise LaunchRefused(
+                "This launch has expired or was already used. Open Tandem again from the course.",
+                code=401,
+                name="Launch expired",
+            )
+        cookie = self._cookie_service.get_cookie(sid)
+        if cookie is None and isinstance(params.get("login"), dict):
             raise CookiesBlocked(params["login"])
-        if cookie != state:
+        if cookie != sid:
             raise LaunchRefused(
                 "This launch did not start in this browser (its state cookie is missing or "
                 "different). If your browser blocks cookies in embedded pages, open Tandem in "
@@ -367,13 +460,6 @@ class TandemMessageLaunch(FlaskMessageLaunch):
                 code=401,
                 name="Launch not recognised",
             )
-        if not isinstance(params, dict):
-            raise LaunchRefused(
-                "This launch has expired or was already used. Open Tandem again from the course.",
-                code=401,
-                name="Launch expired",
-            )
-        self.cache.delete(_state_key(state))
         self._state_params = params
         return self
 
@@ -404,6 +490,13 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud)
         ):
             raise LaunchRefused("The id_token has no audience ('aud').")
+        tool_conf: SqlAlchemyToolConf = self._tool_config
+        deployment_id = body.get(CLAIM["deployment_id"])
+        tool_conf.prefetch(
+            iss,
+            self.get_client_id(),
+            deployment_id if isinstance(deployment_id, str) else None,
+        )
         try:
             super().validate_registration()
         except LtiException as exc:
@@ -413,7 +506,6 @@ class TandemMessageLaunch(FlaskMessageLaunch):
                 code=403,
                 name="Unknown platform",
             ) from exc
-        tool_conf: SqlAlchemyToolConf = self._tool_config
         self.registration_row = tool_conf.registration_row(iss, self.get_client_id())
         if not self._restored and (
             self._state_params.get("iss") != self._registration.get_issuer()  # type: ignore[union-attr]
@@ -426,11 +518,17 @@ class TandemMessageLaunch(FlaskMessageLaunch):
 
     # -- signature
     def _key_set(self, url: str, *, refresh: bool) -> tuple[dict[str, Any], bool]:
-        """The platform's JWKS and whether it came from the cache."""
+        """The platform's JWKS and whether it came from a cache (this process's or shared)."""
         cache_key = "jwks:" + hashlib.sha256(url.encode()).hexdigest()
         if not refresh:
+            now = time.monotonic()
+            with _KEYS_LOCK:
+                memo = _KEY_SETS.get(url)
+            if memo is not None and memo[1] > now:
+                return memo[0], True
             cached = self.cache.get(cache_key)
             if isinstance(cached, dict):
+                _remember_key_set(url, cached)
                 return cached, True
         try:
             resp = self._requests_session.get(url)
@@ -451,6 +549,7 @@ class TandemMessageLaunch(FlaskMessageLaunch):
                 name="Platform error",
             )
         self.cache.set(cache_key, keys, JWKS_SECONDS)
+        _remember_key_set(url, keys)
         return keys, False
 
     def _find_key(self, keys: Mapping[str, Any], kid: str, alg: str) -> Mapping[str, Any] | None:
@@ -630,7 +729,12 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             )
         used = "nonce-used:" + hashlib.sha256(nonce.encode()).hexdigest()
         if not self.cache.add_if_absent(used, True, NONCE_SECONDS):
-            raise LaunchRefused("This launch was already used (replayed nonce).", code=401)
+            raise LaunchRefused(
+                "This launch has expired or was already used (replayed nonce). Open Tandem "
+                "again from the course.",
+                code=401,
+                name="Launch expired",
+            )
         return self
 
     def save_launch_data(self) -> TandemMessageLaunch:

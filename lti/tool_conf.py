@@ -24,10 +24,42 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
-from plugin.models import LtiDeployment, LtiDeploymentStatus, LtiRegistration
+from plugin.models import LtiDeployment, LtiDeploymentStatus, LtiRegistration, Organization
 from plugin.services import lti_registrations as regs
 
 __all__ = ["SqlAlchemyToolConf"]
+
+
+class _LazyKeyRegistration(Registration):
+    """A registration whose tool keys are read (and decrypted) only when something signs.
+
+    A launch never signs, so it never pays for the key lookup and the decryption; a
+    deep-linking response or a service token reads them on first use.
+    """
+
+    def __init__(self, conf: SqlAlchemyToolConf) -> None:
+        super().__init__()
+        self._conf = conf
+        self._keys_loaded = False
+
+    def _load_keys(self) -> None:
+        if not self._keys_loaded:
+            self._keys_loaded = True
+            key = regs.ensure_tool_key(self._conf.session, self._conf.box)
+            self._tool_public_key = key.public_pem
+            self._tool_private_key = regs.current_private_key_pem(
+                self._conf.session, self._conf.box
+            )
+
+    def get_tool_private_key(self) -> str | None:
+        """The current tool key's private PEM (decrypted on first use)."""
+        self._load_keys()
+        return super().get_tool_private_key()
+
+    def get_tool_public_key(self) -> Any:
+        """The current tool key's public PEM (read on first use)."""
+        self._load_keys()
+        return super().get_tool_public_key()
 
 
 class SqlAlchemyToolConf(ToolConfAbstract[Any]):
@@ -39,6 +71,48 @@ class SqlAlchemyToolConf(ToolConfAbstract[Any]):
         self.session = session
         self.box = box
         self._rows: dict[tuple[str, str | None], LtiRegistration | None] = {}
+        self._deployments: dict[tuple[int, str], LtiDeploymentStatus | None] = {}
+        self.organization: Organization | None = None
+
+    def prefetch(self, iss: str, client_id: str, deployment_id: str | None) -> None:
+        """Read a launch's registration, organization and deployment status in one query.
+
+        The launch knows all three keys once the id_token is decoded; one round trip
+        then answers what :meth:`registration_row`, :meth:`find_deployment_by_params` and
+        the organization lookup after validation would each ask (the organization lands
+        in the session's identity map).
+        """
+        if not iss or not client_id or (iss, client_id) in self._rows:
+            return
+        status_col = (
+            select(LtiDeployment.status)
+            .where(
+                LtiDeployment.registration_id == LtiRegistration.id,
+                LtiDeployment.deployment_id == (deployment_id or ""),
+            )
+            .correlate(LtiRegistration)
+            .scalar_subquery()
+        )
+        found = self.session.execute(
+            select(LtiRegistration, Organization, status_col)
+            .join(Organization, Organization.id == LtiRegistration.org_id)
+            .where(
+                LtiRegistration.issuer == regs.normalise_issuer(iss),
+                LtiRegistration.client_id == client_id.strip(),
+                LtiRegistration.active.is_(True),
+            )
+        ).first()
+        if found is None:
+            self._rows[(iss, client_id)] = None
+            return
+        row, org, status = found
+        self._rows[(iss, client_id)] = row
+        # Held here: the session's identity map keeps objects only while referenced.
+        self.organization = org
+        if deployment_id:
+            self._deployments[(row.id, deployment_id)] = (
+                LtiDeploymentStatus(status) if status is not None else None
+            )
 
     # pylti1p3 1.x compatibility switches: a database config is always "many clients".
     def check_iss_has_one_client(self, iss: str) -> bool:
@@ -73,13 +147,13 @@ class SqlAlchemyToolConf(ToolConfAbstract[Any]):
     ) -> Registration | None:
         """The pylti1p3 registration of ``iss`` + ``client_id``, or None if unknown/inactive.
 
-        Creates the first tool key if there is none yet (a write in the request's session).
+        The tool keys are read when something signs with them (and the first one is
+        created then if there is none yet, a write in the request's session).
         """
         row = self.registration_row(iss, client_id)
         if row is None:
             return None
-        key = regs.ensure_tool_key(self.session, self.box)
-        reg = Registration()
+        reg = _LazyKeyRegistration(self)
         # The issuer exactly as the platform sent it: deep-linking responses use it as `aud`.
         reg.set_issuer(iss)
         reg.set_client_id(row.client_id)
@@ -88,8 +162,6 @@ class SqlAlchemyToolConf(ToolConfAbstract[Any]):
         reg.set_auth_audience(row.auth_audience)  # type: ignore[arg-type]
         reg.set_key_set_url(row.jwks_url)
         reg.set_key_set(None)
-        reg.set_tool_private_key(regs.current_private_key_pem(self.session, self.box))
-        reg.set_tool_public_key(key.public_pem)
         return reg
 
     def find_deployment(self, iss: str, deployment_id: str) -> None:
@@ -102,12 +174,15 @@ class SqlAlchemyToolConf(ToolConfAbstract[Any]):
         row = self.registration_row(iss, client_id)
         if row is None or not deployment_id:
             return None
-        status = self.session.scalar(
-            select(LtiDeployment.status).where(
-                LtiDeployment.registration_id == row.id,
-                LtiDeployment.deployment_id == deployment_id,
+        if (row.id, deployment_id) in self._deployments:
+            status = self._deployments[(row.id, deployment_id)]
+        else:
+            status = self.session.scalar(
+                select(LtiDeployment.status).where(
+                    LtiDeployment.registration_id == row.id,
+                    LtiDeployment.deployment_id == deployment_id,
+                )
             )
-        )
         if status is not LtiDeploymentStatus.APPROVED:
             return None
         return Deployment().set_deployment_id(deployment_id)

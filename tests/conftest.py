@@ -205,3 +205,13 @@ def make_program(db_session: Session) -> Any:
         return program
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_platform_key_memo() -> Iterator[None]:
+    """Each test starts without the per-process platform key sets of lti.launch."""
+    from lti import launch as launch_module
+
+    launch_module._KEY_SETS.clear()
+    launch_module._REFETCHED.clear()
+    yield

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, delete, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,32 @@ __all__ = ["MAX_KEY", "LtiCache"]
 MAX_KEY = 255
 
 _TABLE = cast(Table, LtiCacheEntry.__table__)
+
+
+#: The two writes of the hot path (every launch), built once per dialect: ``set`` and
+#: ``add_if_absent``'s insert. Values travel as parameters ``k``, ``v`` and ``e``.
+_BUILT: dict[str, tuple[Any, Any]] = {}
+
+
+def _built(dialect: str) -> tuple[Any, Any]:
+    found = _BUILT.get(dialect)
+    if found is None:
+        if dialect == "postgresql":
+            insert: Any = postgresql.insert
+        elif dialect == "sqlite":
+            insert = sqlite.insert
+        else:
+            raise NotImplementedError(f"LtiCache supports SQLite and PostgreSQL, not {dialect}")
+        base = insert(_TABLE).values(
+            key=bindparam("k"), value=bindparam("v"), expires_at=bindparam("e")
+        )
+        upsert = base.on_conflict_do_update(
+            index_elements=[_TABLE.c.key],
+            set_={"value": base.excluded.value, "expires_at": base.excluded.expires_at},
+        )
+        add = base.on_conflict_do_nothing(index_elements=[_TABLE.c.key]).returning(_TABLE.c.key)
+        found = _BUILT[dialect] = (upsert, add)
+    return found
 
 
 def _rowcount(result: Any) -> int:
@@ -69,14 +95,6 @@ class LtiCache:
             raise ValidationError("ttl must be a positive number of seconds", field="ttl")
         return self.clock() + timedelta(seconds=seconds)
 
-    def _insert(self) -> Any:
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(_TABLE)
-        if dialect == "sqlite":
-            return sqlite.insert(_TABLE)
-        raise NotImplementedError(f"LtiCache supports SQLite and PostgreSQL, not {dialect}")
-
     # ------------------------------------------------------------------ API
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -90,13 +108,8 @@ class LtiCache:
 
     def set(self, key: str, value: Any, ttl: float | timedelta) -> None:
         """Store ``value`` under ``key`` for ``ttl`` seconds, replacing any entry."""
-        values = {"key": self._key(key), "value": value, "expires_at": self._expiry(ttl)}
-        stmt = self._insert().values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[_TABLE.c.key],
-            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
-        )
-        self.session.execute(stmt)
+        upsert, _ = _built(self.session.get_bind().dialect.name)
+        self.session.execute(upsert, {"k": self._key(key), "v": value, "e": self._expiry(ttl)})
 
     def add_if_absent(self, key: str, value: Any, ttl: float | timedelta) -> bool:
         """Store ``value`` only if ``key`` is absent or expired; atomic.
@@ -107,14 +120,9 @@ class LtiCache:
         """
         key = self._key(key)
         expires_at = self._expiry(ttl)
-        stmt = (
-            self._insert()
-            .values(key=key, value=value, expires_at=expires_at)
-            .on_conflict_do_nothing(index_elements=[_TABLE.c.key])
-            .returning(_TABLE.c.key)
-        )
+        _, add = _built(self.session.get_bind().dialect.name)
         # RETURNING (not rowcount, which drivers need not keep for INSERT) says if it went in.
-        if self.session.execute(stmt).first() is not None:
+        if self.session.execute(add, {"k": key, "v": value, "e": expires_at}).first() is not None:
             return True
         # An expired entry counts as absent: take it over, unless someone renewed it first.
         taken = self.session.execute(

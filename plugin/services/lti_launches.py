@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -223,13 +224,14 @@ def link_person(
         session.add(person)
         session.flush()
         created = True
-    try:
-        with session.begin_nested():
-            session.add(
-                PersonIdentity(org_id=org.id, person_id=person.id, source=source, external_id=sub)
-            )
-    except IntegrityError:  # pragma: no cover - a concurrent first launch of the same user
-        pass
+    # One statement, no savepoint: a concurrent first launch of the same user may have
+    # linked it already, which is just as good.
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(PersonIdentity)
+        .values(org_id=org.id, person_id=person.id, source=source, external_id=sub)
+        .on_conflict_do_nothing()
+    )
     return person, created
 
 

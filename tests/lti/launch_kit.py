@@ -234,6 +234,7 @@ def running_platform(app: Flask) -> Iterator[Platform]:
     named ``platform`` instead of importing this module's (ruff F811).
     """
     launch_module._REFETCHED.clear()  # the per-process JWKS refetch throttle starts fresh
+    launch_module._KEY_SETS.clear()  # and its per-process key sets
     with app.app_context(), Session(get_engine(app)) as session:
         org = organizations.create_organization(session, slug="acme", name="Acme", actor="test")
         register(session, org.id)

@@ -10,25 +10,24 @@ an admin can approve it.
 
 from __future__ import annotations
 
-import hashlib
+import base64
 import json
 import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lti import launch as launch_module
 from lti.db import get_engine
 from plugin import models
-from plugin.db import utcnow
 from plugin.services import lti_registrations as regs
 from plugin.services import organizations
 from tests.lti.launch_kit import (
@@ -187,9 +186,20 @@ def _unknown_state(p: Platform, login: LoginResult) -> Any:
     return p.post_launch(p.sign(p.claims(login.nonce or "")), "state-" + "x" * 32)
 
 
+def _tampered_state(p: Platform, login: LoginResult) -> Any:
+    # The issued state with its content changed (another nonce): the HMAC no longer fits.
+    version, sid, payload, mac = (login.state or "").split(".")
+    content = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    content["nonce"] = "chosen-by-the-attacker"
+    forged = base64.urlsafe_b64encode(json.dumps(content).encode()).rstrip(b"=").decode()
+    state = ".".join((version, sid, forged, mac))
+    return p.post_launch(p.sign(p.claims("chosen-by-the-attacker")), state)
+
+
 def _state_cookie_differs(p: Platform, login: LoginResult) -> Any:
     # The browser holds a state cookie for this login, but with another value.
-    p.client.set_cookie(f"lti1p3-{login.state}", "state-someone-else", domain="localhost")
+    sid = (login.state or "").split(".")[1]
+    p.client.set_cookie(f"lti1p3-{sid}", "state-someone-else", domain="localhost")
     return p.post_launch(p.sign(p.claims(login.nonce or "")), login.state)
 
 
@@ -336,7 +346,8 @@ CLAIM_CASES = [
 
 STATE_CASES = [
     Case("missing_state", _without_state, 400, "has no 'state'"),
-    Case("unknown_state", _unknown_state, 401, "did not start in this browser"),
+    Case("unknown_state", _unknown_state, 401, "did not start at this Tandem"),
+    Case("tampered_state", _tampered_state, 401, "did not start at this Tandem"),
     Case("state_cookie_differs", _state_cookie_differs, 401, "did not start in this browser"),
 ]
 
@@ -439,21 +450,25 @@ def test_state_of_a_used_login_is_refused(platform: Platform, app: Flask) -> Non
     assert_healthy(platform)
 
 
-def test_state_of_an_expired_login_is_refused(platform: Platform, app: Flask) -> None:
-    login = platform.login()
-    key = "oidc-state:" + hashlib.sha256((login.state or "").encode()).hexdigest()
-    with committed(app) as session:
-        changed = session.execute(
-            update(models.LtiCacheEntry)
-            .where(models.LtiCacheEntry.key == key)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
-        )
-        assert changed.rowcount == 1  # type: ignore[attr-defined]
+def test_state_of_an_expired_login_is_refused(
+    platform: Platform, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(launch_module, "STATE_SECONDS", -1)  # issued already expired
+        login = platform.login()
     before = row_counts(app)
     token = platform.sign(platform.claims(login.nonce or ""))
     assert_refused(platform.post_launch(token, login.state), 401, "expired or was already used")
     assert row_counts(app) == before
     assert_healthy(platform)
+
+
+def test_login_writes_nothing(platform: Platform, app: Flask) -> None:
+    # The state is signed, not stored: a login (or a flood of them) adds no row anywhere.
+    before = row_counts(app)
+    for _ in range(3):
+        assert platform.login().status == 302
+    assert row_counts(app) == before
 
 
 # --------------------------------------------------------------------------- registrations

@@ -66,9 +66,11 @@ def test_registration_carries_urls_and_the_current_key(
     assert reg.get_key_set_url() == f"{ISS}/mod/lti/certs.php?c=client-1"
     assert reg.get_key_set() is None
 
-    key = regs.current_tool_key(db_session)  # created on first use
+    assert regs.current_tool_key(db_session) is None  # a launch never reads the keys …
+    public_pem = reg.get_tool_public_key()  # … what signs creates the first one
+    key = regs.current_tool_key(db_session)
     assert key is not None
-    assert reg.get_tool_public_key() == key.public_pem
+    assert public_pem == key.public_pem
     assert reg.get_tool_private_key() == regs.current_private_key_pem(db_session, BOX)
     assert reg.get_kid() == key.kid
     assert reg.get_jwks() == [key.public_jwk]
