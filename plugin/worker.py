@@ -6,7 +6,10 @@ transaction is ever held while a target system is called:
 1. **claim** up to ``batch`` due messages in one transaction and commit
    (:func:`plugin.services.outbox.claim`: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a
    conditional update everywhere);
-2. **deliver** each message through the sink of its target, outside any transaction;
+2. **deliver** each message through the sink of its target, outside any transaction — a
+   sink that takes several at once (:class:`~plugin.ports.BatchSink`, e.g. SuccessFactors
+   Learning's ten events per call) gets the target's messages in chunks of its
+   ``max_batch``, and each message's own outcome is recorded;
 3. **record** each outcome in a transaction of its own, fenced by the claim
    (:func:`~plugin.services.outbox.record_success` /
    :func:`~plugin.services.outbox.record_failure`).
@@ -37,7 +40,14 @@ from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
 from plugin.models import WritebackTarget
-from plugin.ports import OutboundMessage, Sink, SinkConfigError, SinkRegistry, TargetConfig
+from plugin.ports import (
+    BatchSink,
+    OutboundMessage,
+    Sink,
+    SinkConfigError,
+    SinkRegistry,
+    TargetConfig,
+)
 from plugin.services import outbox
 
 __all__ = ["Worker", "WorkerStats", "default_worker_id"]
@@ -176,14 +186,20 @@ class Worker:
         messages, targets = self._claim()
         stats = WorkerStats(claimed=len(messages))
         sinks: dict[tuple[int, str], Sink | BaseException] = {}
-        for index, message in enumerate(messages):
+        pending = list(messages)
+        done = 0
+        while pending:
             if stop is not None and stop.is_set():
-                stats += self._release(messages[index:])
+                stats += self._release(pending)
                 break
-            outcome = self._deliver(message, targets, sinks)
-            stats += outcome
-            if self.progress is not None:
-                self.progress("deliver", index + 1, len(messages))
+            chunk = self._next_chunk(pending, targets, sinks)
+            chunk_ids = {m.id for m in chunk}
+            pending = [m for m in pending if m.id not in chunk_ids]
+            for message, error in zip(chunk, self._attempt(chunk, targets, sinks), strict=True):
+                stats += self._record(message, error)
+                done += 1
+                if self.progress is not None:
+                    self.progress("deliver", done, len(messages))
         if messages and self.on_batch is not None:
             self.on_batch(stats)
         return stats
@@ -308,17 +324,51 @@ class Worker:
             raise found
         return found
 
-    def _deliver(
+    def _next_chunk(
         self,
-        message: OutboundMessage,
+        pending: list[OutboundMessage],
         targets: dict[tuple[int, str], _Target],
         sinks: dict[tuple[int, str], Sink | BaseException],
-    ) -> WorkerStats:
-        error: Exception | None = None
+    ) -> list[OutboundMessage]:
+        """The next message, with the same target's following ones if its sink batches."""
+        first = pending[0]
         try:
-            self._sink(message, targets, sinks).deliver(message)
+            sink = self._sink(first, targets, sinks)
+        except Exception:
+            return [first]
+        if not isinstance(sink, BatchSink):
+            return [first]
+        size = max(1, int(sink.max_batch))
+        key = (first.org_id, first.target)
+        return [m for m in pending if (m.org_id, m.target) == key][:size]
+
+    def _attempt(
+        self,
+        chunk: list[OutboundMessage],
+        targets: dict[tuple[int, str], _Target],
+        sinks: dict[tuple[int, str], Sink | BaseException],
+    ) -> list[Exception | None]:
+        """Deliver one message (or one batch of a target); the outcome of each."""
+        try:
+            sink = self._sink(chunk[0], targets, sinks)
+            if len(chunk) == 1 or not isinstance(sink, BatchSink):
+                sink.deliver(chunk[0])
+                return [None]
+            outcomes = list(sink.deliver_batch(chunk))
         except Exception as exc:
-            error = exc
+            return [exc] * len(chunk)
+        if len(outcomes) != len(chunk):
+            bug = RuntimeError(
+                f"sink {chunk[0].target!r} answered {len(outcomes)} outcomes for "
+                f"{len(chunk)} messages"
+            )
+            return [bug] * len(chunk)
+        return [
+            o if o is None or isinstance(o, Exception) else RuntimeError(repr(o)[:200])
+            for o in outcomes
+        ]
+
+    def _record(self, message: OutboundMessage, error: Exception | None) -> WorkerStats:
         now = self.clock()
         try:
             with self.session_factory() as session:
