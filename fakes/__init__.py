@@ -1,1 +1,1 @@
-"""Fake vendor servers (Flask apps) for tests, demos and benchmarks; independent of Tandem's code."""
+"""Fake vendor servers (Flask apps) for tests, demos and benchmarks; independent of Tandem."""
