@@ -20,7 +20,7 @@ from typing import Any
 from pylti1p3.deployment import Deployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
@@ -28,6 +28,29 @@ from plugin.models import LtiDeployment, LtiDeploymentStatus, LtiRegistration, O
 from plugin.services import lti_registrations as regs
 
 __all__ = ["SqlAlchemyToolConf"]
+
+
+# Built once (every launch runs it): the registration, its organization and the status of
+# the launch's deployment (NULL when unknown).
+_PREFETCH = (
+    select(
+        LtiRegistration,
+        Organization,
+        select(LtiDeployment.status)
+        .where(
+            LtiDeployment.registration_id == LtiRegistration.id,
+            LtiDeployment.deployment_id == bindparam("deployment_id"),
+        )
+        .correlate(LtiRegistration)
+        .scalar_subquery(),
+    )
+    .join(Organization, Organization.id == LtiRegistration.org_id)
+    .where(
+        LtiRegistration.issuer == bindparam("issuer"),
+        LtiRegistration.client_id == bindparam("client_id"),
+        LtiRegistration.active.is_(True),
+    )
+)
 
 
 class _LazyKeyRegistration(Registration):
@@ -84,23 +107,13 @@ class SqlAlchemyToolConf(ToolConfAbstract[Any]):
         """
         if not iss or not client_id or (iss, client_id) in self._rows:
             return
-        status_col = (
-            select(LtiDeployment.status)
-            .where(
-                LtiDeployment.registration_id == LtiRegistration.id,
-                LtiDeployment.deployment_id == (deployment_id or ""),
-            )
-            .correlate(LtiRegistration)
-            .scalar_subquery()
-        )
         found = self.session.execute(
-            select(LtiRegistration, Organization, status_col)
-            .join(Organization, Organization.id == LtiRegistration.org_id)
-            .where(
-                LtiRegistration.issuer == regs.normalise_issuer(iss),
-                LtiRegistration.client_id == client_id.strip(),
-                LtiRegistration.active.is_(True),
-            )
+            _PREFETCH,
+            {
+                "issuer": regs.normalise_issuer(iss),
+                "client_id": client_id.strip(),
+                "deployment_id": deployment_id or "",
+            },
         ).first()
         if found is None:
             self._rows[(iss, client_id)] = None

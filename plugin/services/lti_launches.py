@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -181,6 +181,22 @@ def _by_rule(session: Session, org: Organization, claims: Mapping[str, Any]) -> 
     return _usable(rows[0]) if rows else None
 
 
+# Built once (every launch runs them).
+_LINKED_PERSON = (
+    select(Person)
+    .join(PersonIdentity, PersonIdentity.person_id == Person.id)
+    .where(
+        PersonIdentity.org_id == bindparam("org_id"),
+        PersonIdentity.source == bindparam("source"),
+        PersonIdentity.external_id == bindparam("external_id"),
+    )
+)
+_LINK = select(LtiLink).where(
+    LtiLink.registration_id == bindparam("registration_id"),
+    LtiLink.resource_link_id == bindparam("resource_link_id"),
+)
+
+
 def link_person(
     session: Session, *, org: Organization, registration_id: int, claims: Mapping[str, Any]
 ) -> tuple[Person, bool]:
@@ -203,13 +219,7 @@ def link_person(
         )
     source = identity_source(registration_id)
     linked = session.scalar(
-        select(Person)
-        .join(PersonIdentity, PersonIdentity.person_id == Person.id)
-        .where(
-            PersonIdentity.org_id == org.id,
-            PersonIdentity.source == source,
-            PersonIdentity.external_id == sub,
-        )
+        _LINKED_PERSON, {"org_id": org.id, "source": source, "external_id": sub}
     )
     if linked is not None:
         person = _usable(linked)
@@ -280,11 +290,7 @@ def record_link(
         "ags_scopes": _str_list(ags.get("scope")),
         "memberships_url": _url(nrps.get("context_memberships_url")),
     }
-    link = session.scalar(
-        select(LtiLink).where(
-            LtiLink.registration_id == registration_id, LtiLink.resource_link_id == rl_id
-        )
-    )
+    link = session.scalar(_LINK, {"registration_id": registration_id, "resource_link_id": rl_id})
     if link is None:
         try:
             with session.begin_nested():

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -199,6 +199,14 @@ def _status(value: LtiDeploymentStatus | str) -> LtiDeploymentStatus:
 # --------------------------------------------------------------------------- registrations
 
 
+# Built once: every OIDC login looks its registration up.
+_FIND_ANY_REGISTRATION = select(LtiRegistration).where(
+    LtiRegistration.issuer == bindparam("issuer"),
+    LtiRegistration.client_id == bindparam("client_id"),
+)
+_FIND_ACTIVE_REGISTRATION = _FIND_ANY_REGISTRATION.where(LtiRegistration.active.is_(True))
+
+
 def find_registration(
     session: Session, *, issuer: str, client_id: str, include_inactive: bool = False
 ) -> LtiRegistration | None:
@@ -210,13 +218,9 @@ def find_registration(
         client_id: The client id the platform gave Tandem.
         include_inactive: Also return a deactivated registration.
     """
-    stmt = select(LtiRegistration).where(
-        LtiRegistration.issuer == normalise_issuer(issuer),
-        LtiRegistration.client_id == (client_id or "").strip(),
-    )
-    if not include_inactive:
-        stmt = stmt.where(LtiRegistration.active.is_(True))
-    return session.scalar(stmt)
+    params = {"issuer": normalise_issuer(issuer), "client_id": (client_id or "").strip()}
+    stmt = _FIND_ANY_REGISTRATION if include_inactive else _FIND_ACTIVE_REGISTRATION
+    return session.scalar(stmt, params)
 
 
 def find_registrations_by_issuer(
