@@ -1080,7 +1080,10 @@ class Connection(Base):
 
 
 class SyncRun(Base):
-    """A record of one sync of a connection, with its counts."""
+    """A record of one sync of a connection, with its counts.
+
+    The top-level counts are the people's; the other entities' are in ``details``.
+    """
 
     __tablename__ = "sync_runs"
 
@@ -1104,6 +1107,20 @@ class SyncRun(Base):
     watermark_before: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     watermark_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Per-entity counts (people, managers, skills, person_skills) and run facts
+    # (duplicates, managers missing, cycles broken …); never personal data.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        # At most one running sync per connection, even when two hosts start one at once.
+        Index(
+            "uq_sync_runs_one_running",
+            "connection_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
 
 
 class QuarantinedRecord(Base):

@@ -208,10 +208,9 @@ def make_program(db_session: Session) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_platform_key_memo() -> Iterator[None]:
+def _fresh_platform_key_memo() -> None:
     """Each test starts without the per-process platform key sets of lti.launch."""
     from lti import launch as launch_module
 
     launch_module._KEY_SETS.clear()
     launch_module._REFETCHED.clear()
-    yield
