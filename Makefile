@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck imports pytest bench bench-lti clean
+.PHONY: run test lint typecheck imports pytest bench bench-lti bench-sync clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 ## run: venv, install, migrate, seed the demo org when empty, serve http://$(HOST):$(PORT)
 ##      with the development LTI platform at /dev/platform (TANDEM_DEV_PLATFORM=1 unless set)
+##      and a fake SuccessFactors at /dev/successfactors behind the demo connection demo-sf
 run: $(STAMP)
 	$(BIN)/tandem db upgrade
 	$(BIN)/tandem demo seed --org demo --people 2000 --seed 7 --if-empty
-	@case "$${TANDEM_DEV_PLATFORM:-1}" in 0|false|False) ;; *) echo "Development LTI platform: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/platform (launch Tandem as a demo junior, senior or coordinator)";; esac
+	@case "$${TANDEM_DEV_PLATFORM:-1}" in 0|false|False) ;; *) TANDEM_DEV_PLATFORM=1 TANDEM_BASE_URL=$${TANDEM_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/tandem demo hris --org demo;; esac
+	@case "$${TANDEM_DEV_PLATFORM:-1}" in 0|false|False) ;; *) echo "Development LTI platform: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/platform (launch Tandem as a demo junior, senior or coordinator)"; echo "Demo SuccessFactors: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/successfactors (in another shell: .venv/bin/tandem sync demo-sf)";; esac
 	TANDEM_DEV_PLATFORM=$${TANDEM_DEV_PLATFORM:-1} TANDEM_BASE_URL=$${TANDEM_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/tandem serve --host $(HOST) --port $(PORT)
 
 ## test: venv, install with dev extras, lint, type-check, import contracts, tests
@@ -49,3 +51,8 @@ clean:
 ## bench-lti: LTI login + launch flows/s and latency, Tandem (gunicorn, PostgreSQL) beside a minimal pylti1p3 tool
 bench-lti: $(STAMP)
 	$(BIN)/python bench/lti_launch.py
+
+## bench-sync: 100,000 SuccessFactors users from the fake (loopback, 1,000 per page) into PostgreSQL:
+##             full, delta after 1 % changed, second full, beside fetch + parse alone
+bench-sync: $(STAMP)
+	$(BIN)/python bench/sync.py

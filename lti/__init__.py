@@ -53,6 +53,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(roster.bp)
     if app.config["DEV_PLATFORM"]:
         app.register_blueprint(dev_platform.bp)
+        # The demo's SuccessFactors fake at /dev/successfactors (loaded lazily, by dotted path).
+        from lti import demo_hris
+
+        demo_hris.mount(app)
     cli.init_app(app)
 
     @app.after_request

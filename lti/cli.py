@@ -482,7 +482,7 @@ COMMANDS = (db_group, serve, orgs_group, programs_group, demo_group, people_grou
 
 def init_app(app: Flask) -> None:
     """Register every command on the app's CLI group."""
-    from lti import cli_assess, cli_outbox, cli_report, cli_sessions, cli_tandems
+    from lti import cli_assess, cli_connections, cli_outbox, cli_report, cli_sessions, cli_tandems
     from lti.cli_lti import lti_group
     from lti.cli_match import match_group
 
@@ -498,7 +498,9 @@ def init_app(app: Flask) -> None:
         cli_outbox.worker_command,
         cli_report.report_command,
     )
-    for command in (*COMMANDS, match_group, *tracking, lti_group):
+    hris = (cli_connections.connections_group, cli_connections.sync_group)
+    demo_group.add_command(cli_connections.demo_hris_command)
+    for command in (*COMMANDS, match_group, *tracking, *hris, lti_group):
         app.cli.add_command(command)
 
 

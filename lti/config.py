@@ -40,7 +40,9 @@ DEFAULTS: dict[str, Any] = {
     "DYNREG_ALLOW_HTTP": None,
     # The organization whose demo data /dev/platform launches into.
     "DEV_PLATFORM_ORG": "demo",
-    # Connector registry: name -> "package.module:Class" (built in create_app).
+    # Connector registry: connection kind -> "package.module:Factory" (built in
+    # create_app). The built-in "successfactors" connector is always there unless mapped
+    # to null; entries here add kinds or replace a built-in.
     "CONNECTORS": {},
     # Write-back sink registry: name -> "package.module:Factory" (built in create_app).
     # The built-in "journal" sink is always there unless mapped to null.

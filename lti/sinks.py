@@ -5,8 +5,10 @@ callable taking a :class:`plugin.ports.TargetConfig`)::
 
     TANDEM_SINKS='{"recording": "tests.fakes:RecordingSink"}'
 
-The built-in sinks — ``journal`` (a local JSON-lines file) and ``lti_ags`` (the LMS
-gradebook through LTI AGS) — are always registered unless ``SINKS`` maps them to ``null``.
+The built-in sinks — ``journal`` (a local JSON-lines file), ``lti_ags`` (the LMS
+gradebook through LTI AGS) and ``successfactors`` (SuccessFactors Learning and skills,
+through the target's connection) — are always registered unless ``SINKS`` maps them to
+``null``.
 Factories are imported lazily, on first use, so building the app imports no connector and
 does no I/O; relative file paths of file-based sinks resolve against the app's instance
 folder, and every sink gets the app's :class:`plugin.ports.SinkServices` (new database
@@ -51,6 +53,7 @@ __all__ = [
 BUILTIN_SINKS: Mapping[str, str] = {
     "journal": "connectors.journal:JournalSink",
     "lti_ags": "connectors.lti_ags:AgsSink",
+    "successfactors": "connectors.successfactors:SuccessFactorsSink",
 }
 #: Where :func:`build_sink_registry`'s result is kept on the app.
 EXTENSION = "tandem.sinks"

@@ -92,26 +92,32 @@ def recording(app: Flask, tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- registry
 
 
-def test_the_journal_and_lti_ags_are_registered_by_default(app: Flask) -> None:
+def test_the_builtin_sinks_are_registered_by_default(app: Flask) -> None:
     registry = get_sinks(app)
-    assert list(registry) == ["journal", "lti_ags"]
+    assert list(registry) == ["journal", "lti_ags", "successfactors"]
     assert isinstance(registry["journal"], LazySinkFactory)
 
 
 def test_configured_sinks_join_the_builtin_journal() -> None:
     app = create_app({"SINKS": RECORDING})
-    assert sorted(get_sinks(app)) == ["journal", "lti_ags", "recording"]
+    assert sorted(get_sinks(app)) == ["journal", "lti_ags", "recording", "successfactors"]
 
 
 def test_the_environment_configures_sinks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TANDEM_SINKS", json.dumps(RECORDING))
-    assert sorted(get_sinks(create_app())) == ["journal", "lti_ags", "recording"]
+    assert sorted(get_sinks(create_app())) == [
+        "journal",
+        "lti_ags",
+        "recording",
+        "successfactors",
+    ]
 
 
 def test_a_builtin_sink_can_be_switched_off() -> None:
     app = create_app({"SINKS": {"journal": None}})
-    assert list(get_sinks(app)) == ["lti_ags"]
-    assert dict(get_sinks(create_app({"SINKS": {"journal": None, "lti_ags": None}}))) == {}
+    assert list(get_sinks(app)) == ["lti_ags", "successfactors"]
+    off = dict.fromkeys(("journal", "lti_ags", "successfactors"))
+    assert dict(get_sinks(create_app({"SINKS": off}))) == {}
 
 
 @pytest.mark.parametrize(
@@ -177,7 +183,8 @@ def test_targets_add_refuses_an_unregistered_sink(
 ) -> None:
     out = fails(runner, "targets", "add", "hr", "--org", "acme", "--sink", "workday")
     assert (
-        "no sink 'workday' is registered; registered sinks: journal, lti_ags (TANDEM_SINKS)" in out
+        "no sink 'workday' is registered; registered sinks: journal, lti_ags, successfactors "
+        "(TANDEM_SINKS)" in out
     )
     assert count(app, WritebackTarget) == 0
 
@@ -235,7 +242,8 @@ def test_worker_once_delivers_everything_due_to_the_journal(
     enqueue(app, 3)
     result = ok(runner, "worker", "--once", "--worker-id", "cli-w", "--batch", "2")
     assert (
-        "outbox worker cli-w: batch 2, lease 300 s, sinks journal, lti_ags (once)" in result.stderr
+        "outbox worker cli-w: batch 2, lease 300 s, sinks journal, lti_ags, successfactors (once)"
+        in result.stderr
     )
     assert "cli-w: claimed 2 · delivered 2 · retried 0 · dead 0" in result.stderr
     assert "cli-w: claimed 1 · delivered 1 · retried 0 · dead 0" in result.stderr
