@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 5000
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck imports pytest bench bench-lti bench-sync clean
+.PHONY: run test lint typecheck imports pytest bench bench-lti bench-sync clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,9 @@ bench-lti: $(STAMP)
 ##             full, delta after 1 % changed, second full, beside fetch + parse alone
 bench-sync: $(STAMP)
 	$(BIN)/python bench/sync.py
+
+## translations: extract the pages' messages, update the German catalogue, compile it
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --sort-output --no-location -o lti/translations/messages.pot .
+	$(BIN)/pybabel update -i lti/translations/messages.pot -d lti/translations --no-fuzzy-matching
+	$(BIN)/pybabel compile -d lti/translations

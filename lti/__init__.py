@@ -24,9 +24,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         dev_platform,
         dynreg,
         errors,
+        i18n,
         launch,
         lti_views,
         pages,
+        pages_admin,
+        pages_coordinator,
+        pages_participant,
         roster,
         sinks,
         views,
@@ -44,12 +48,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.extensions[sinks.EXTENSION] = sinks.build_sink_registry(app)
     errors.init_app(app)
+    i18n.init_app(app)
     web_session.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(lti_views.bp)
     app.register_blueprint(launch.bp)
     app.register_blueprint(dynreg.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(pages_participant.bp)
+    app.register_blueprint(pages_coordinator.bp)
+    app.register_blueprint(pages_admin.bp)
     app.register_blueprint(roster.bp)
     if app.config["DEV_PLATFORM"]:
         app.register_blueprint(dev_platform.bp)

@@ -25,11 +25,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, g, render_template
-from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from lti import web_session
 from lti.db import get_session
+from lti.i18n import _
 from lti.web_session import WebSession
 from plugin.access import Actor, coordinated_program_ids
 from plugin.errors import PermissionDenied
@@ -95,23 +95,6 @@ _MONTHS = {
 
 
 # --------------------------------------------------------------------------- i18n
-
-
-def _(message: str, **variables: Any) -> str:
-    """Mark a user-facing string for translation; ``%(name)s`` placeholders are filled.
-
-    A pass-through until the translation catalogues arrive (issue 7).
-    """
-    return message % variables if variables else message
-
-
-def _template_gettext(message: str, **variables: Any) -> Markup:
-    """``_()`` in templates: the message is trusted template text, the variables are escaped.
-
-    Works like Jinja's new-style gettext under autoescaping, which a catalogue-backed
-    version can replace without touching the templates.
-    """
-    return Markup(message) % variables if variables else Markup(message)  # noqa: S704
 
 
 def page_language(locale: str | None) -> str:
@@ -351,8 +334,8 @@ def _render(template: str, ws: WebSession, **context: Any) -> str:
 
 @bp.app_context_processor
 def _i18n_helpers() -> dict[str, Any]:
-    # App-wide: base.html (also used by error pages) calls both.
-    return {"_": _template_gettext, "html_lang": html_lang}
+    # App-wide: base.html (also used by error pages) calls it; `_` comes from Flask-Babel.
+    return {"html_lang": html_lang}
 
 
 @bp.after_request

@@ -1,0 +1,85 @@
+"""German and English pages with Flask-Babel, following the launch's locale.
+
+The language of a page is, in order: the locale of the LTI launch kept in the browser
+session (``de-DE`` → German), else the browser's ``Accept-Language`` (error pages, the
+development platform), else English. Catalogues live in ``lti/translations``; the source
+language is English, so an untranslated message shows in English, never as a key.
+
+Use :func:`_` (``gettext`` with ``%(name)s`` placeholders) in Python, ``{{ _('…') }}`` in
+templates (Flask-Babel's Jinja extension, new-style: variables are escaped), and
+:func:`lazy_gettext` for texts defined at import time (form labels, catalogues).
+
+Maintaining the catalogues (``make translations``)::
+
+    pybabel extract -F babel.cfg -k lazy_gettext -o lti/translations/messages.pot .
+    pybabel update -i lti/translations/messages.pot -d lti/translations
+    # translate lti/translations/de/LC_MESSAGES/messages.po, then
+    pybabel compile -d lti/translations
+
+``tests/lti/test_i18n.py`` fails when the compiled catalogue is stale or a German
+translation is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel, get_locale
+from flask_babel import gettext as _gettext
+from flask_babel import lazy_gettext as _lazy_gettext
+from flask_babel import ngettext as _ngettext
+
+__all__ = [
+    "LANGUAGES",
+    "_",
+    "current_language",
+    "init_app",
+    "language_of",
+    "lazy_gettext",
+    "ngettext",
+]
+
+#: The languages Tandem's pages speak; the first is the source language.
+LANGUAGES = ("en", "de")
+
+
+def language_of(locale: str | None) -> str:
+    """``de`` for any German locale (``de``, ``de-DE``, ``de_AT``), else ``en``."""
+    return "de" if (locale or "").strip().lower()[:2] == "de" else "en"
+
+
+def _select_locale() -> str:
+    ws = g.get("tandem_web_session") if has_request_context() else None
+    if ws is not None and getattr(ws, "locale", None):
+        return language_of(ws.locale)
+    if has_request_context():
+        return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
+    return LANGUAGES[0]
+
+
+def current_language() -> str:
+    """The language of the page being rendered (``en`` or ``de``)."""
+    return language_of(str(get_locale() or LANGUAGES[0]))
+
+
+def _(message: str, **variables: Any) -> str:
+    """Translate ``message`` and fill its ``%(name)s`` placeholders."""
+    return _gettext(message, **variables)
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    """Translate a message with a singular and a plural form (``%(num)d`` is filled)."""
+    return _ngettext(singular, plural, num, **variables)
+
+
+def lazy_gettext(message: str, **variables: Any) -> Any:
+    """A translation looked up when the text is used (for texts defined at import time)."""
+    return _lazy_gettext(message, **variables)
+
+
+def init_app(app: Flask) -> None:
+    """Install Flask-Babel with Tandem's locale selector and catalogues."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
+    Babel(app, locale_selector=_select_locale)
