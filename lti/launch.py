@@ -855,7 +855,10 @@ def launch() -> Response:
         custom.get("activity") if isinstance(custom.get("activity"), str) else None
     )
     deep_link = message_launch.is_deep_link_launch()
-    if deep_link and role_for(body.get(CLAIM["roles"])) is not ActorRole.COORDINATOR:
+    if deep_link and role_for(body.get(CLAIM["roles"])) not in (
+        ActorRole.COORDINATOR,
+        ActorRole.ADMIN,
+    ):
         raise LaunchRefused(
             "Only teachers and administrators of the course can add Tandem activities.",
             code=403,

@@ -58,7 +58,7 @@ class WebSession:
     Attributes:
         org_id: The organization of the launch's registration.
         person_id: The person the LTI user is linked to.
-        role: ``participant`` or ``coordinator`` (from the launch's roles).
+        role: ``participant``, ``coordinator`` or ``admin`` (from the launch's roles).
         display_name: How pages greet them.
         locale: The launch's locale (``de-DE``, ``en``), for the language of the pages.
         registration_id: The platform registration that launched.
@@ -83,12 +83,19 @@ class WebSession:
 
     @property
     def is_coordinator(self) -> bool:
-        """Whether the launch gave coordinator rights (Instructor, Administrator …)."""
-        return self.role == ActorRole.COORDINATOR.value
+        """Whether the launch gave coordinator rights (Instructor … or an HR admin's)."""
+        return self.role in (ActorRole.COORDINATOR.value, ActorRole.ADMIN.value)
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the launch came from an institution or system administrator (HR admin)."""
+        return self.role == ActorRole.ADMIN.value
 
     def actor(self) -> Actor:
         """The core's actor for this session (audit label ``lti:person:<id>``)."""
         label = f"lti:person:{self.person_id}"
+        if self.is_admin:
+            return Actor.admin(self.org_id, label, person_id=self.person_id)
         if self.is_coordinator:
             return Actor.coordinator(self.org_id, self.person_id, label=label)
         return Actor.participant(self.org_id, self.person_id, label=label)
@@ -137,8 +144,6 @@ def start(
     Call only after a launch was validated (or, in tests, to stand in for one).
     """
     role_value = ActorRole(role).value
-    if role_value == ActorRole.ADMIN.value:
-        raise ValueError("a launch opens participant or coordinator sessions only")
     token = secrets.token_urlsafe(32)
     ws = WebSession(
         org_id=org_id,

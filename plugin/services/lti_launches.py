@@ -3,9 +3,10 @@
 The web layer validates the launch (signature, nonce, deployment …) and hands the
 decoded claims to :func:`accept_launch`, which
 
-* maps the LTI roles to a Tandem role: Instructor, Administrator or ContentDeveloper
-  (context, institution or system roles, full URIs or short names) → coordinator,
-  anything else (Learner, an empty list) → participant;
+* maps the LTI roles to a Tandem role: institution or system Administrator (SysAdmin)
+  → admin (the organization's HR admin); Instructor, Administrator or ContentDeveloper
+  of the course (full URIs or short names) → coordinator; anything else (Learner, an
+  empty list) → participant;
 * links the LTI user to a person of the registration's organization: first by an earlier
   link (identity ``lti:<registration id>`` = ``sub``), then by the organization's rule —
   ``email`` (the e-mail claim equals the person's e-mail, ignoring case) or ``sourcedid``
@@ -45,6 +46,7 @@ from plugin.services import audit
 from plugin.services.coordinators import add_coordinator
 
 __all__ = [
+    "ADMIN_ROLES",
     "CLAIM",
     "COORDINATOR_ROLES",
     "AcceptedLaunch",
@@ -70,6 +72,19 @@ CLAIM = {
 
 #: LIS role names that make a launch a coordinator's (the part after ``#`` or the last ``/``).
 COORDINATOR_ROLES = frozenset({"Instructor", "Administrator", "ContentDeveloper"})
+#: Institution and system roles that make a launch an HR admin's (organization level),
+#: as LTI 1.3 full URIs (``http`` or ``https``) or LTI 1.1 URNs; the short name
+#: ``Administrator`` is a context (course) role and stays a coordinator's.
+ADMIN_ROLES = frozenset(
+    {
+        "purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator",
+        "purl.imsglobal.org/vocab/lis/v2/system/person#Administrator",
+        "purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin",
+        "urn:lti:instrole:ims/lis/Administrator",
+        "urn:lti:sysrole:ims/lis/Administrator",
+        "urn:lti:sysrole:ims/lis/SysAdmin",
+    }
+)
 
 _MAX_NAME = 120
 
@@ -92,12 +107,31 @@ def _role_name(role: str) -> str:
     return role.rsplit("/", 1)[-1]
 
 
+def _is_admin_role(role: str) -> bool:
+    for scheme in ("http://", "https://"):
+        if role.startswith(scheme):
+            return role[len(scheme) :] in ADMIN_ROLES
+    return role in ADMIN_ROLES
+
+
 def role_for(roles: Sequence[str] | None) -> ActorRole:
-    """Coordinator for Instructor/Administrator/ContentDeveloper roles, else participant."""
+    """The Tandem role of a launch's LTI roles; the highest one wins.
+
+    Institution or system Administrator (or SysAdmin) → admin (an HR admin of the
+    organization, who may also do whatever a coordinator does); Instructor,
+    Administrator or ContentDeveloper of the course → coordinator; anything else →
+    participant.
+    """
+    found = ActorRole.PARTICIPANT
     for role in roles or ():
-        if isinstance(role, str) and _role_name(role.strip()) in COORDINATOR_ROLES:
-            return ActorRole.COORDINATOR
-    return ActorRole.PARTICIPANT
+        if not isinstance(role, str):
+            continue
+        role = role.strip()
+        if _is_admin_role(role):
+            return ActorRole.ADMIN
+        if _role_name(role) in COORDINATOR_ROLES:
+            found = ActorRole.COORDINATOR
+    return found
 
 
 def _text(value: Any, limit: int) -> str | None:

@@ -3,6 +3,10 @@
 The browser is Debian's ``/usr/bin/chromium`` driven by Playwright (``playwright install``
 is never run). Without it the tests are skipped — unless ``CI`` is set, where a missing
 browser is a failure (``.ci/run`` installs it).
+
+Every page a test visits goes through :func:`tests.browser.axe.assert_accessible`
+(axe-core, WCAG 2.1 A/AA, no violation allowed) and is screenshotted into
+``test-output/screenshots/<test>/`` (``$TANDEM_SCREENSHOTS`` overrides the folder).
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import pytest
 from flask import Flask
 
 from lti import migrate
+from tests.browser.axe import assert_accessible, screenshot
 from tests.browser.live_server import dev_app, seed, serve
+
+__all__ = ["assert_accessible"]
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -65,13 +72,10 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 @pytest.fixture
-def shot(tmp_path: Path) -> Any:
-    """Save a full-page screenshot under the test's tmp_path and print where."""
+def shot() -> Any:
+    """``shot(page, name)``: a full-page screenshot for this test (path printed, returned)."""
 
     def _shot(page: Any, name: str) -> Path:
-        path = tmp_path / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        print(f"screenshot: {path}")  # noqa: T201
-        return path
+        return screenshot(page, name)
 
     return _shot

@@ -39,15 +39,35 @@ LIS = "http://purl.imsglobal.org/vocab/lis/v2/"
         (None, ActorRole.PARTICIPANT),
         ([LIS + "membership#Instructor"], ActorRole.COORDINATOR),
         ([LIS + "membership/Instructor#TeachingAssistant"], ActorRole.COORDINATOR),
-        ([LIS + "institution/person#Administrator"], ActorRole.COORDINATOR),
-        ([LIS + "system/person#Administrator"], ActorRole.COORDINATOR),
+        ([LIS + "membership#Administrator"], ActorRole.COORDINATOR),
+        (["Administrator"], ActorRole.COORDINATOR),
+        ([LIS + "institution/person#Instructor"], ActorRole.COORDINATOR),
         ([LIS + "membership#ContentDeveloper"], ActorRole.COORDINATOR),
         (["Instructor"], ActorRole.COORDINATOR),
         ([LIS + "membership#Mentor", LIS + "membership#Learner"], ActorRole.PARTICIPANT),
         ([LIS + "institution/person#Student"], ActorRole.PARTICIPANT),
+        ([LIS + "institution/person#Administrator"], ActorRole.ADMIN),
+        ([LIS + "system/person#Administrator"], ActorRole.ADMIN),
+        ([LIS + "system/person#SysAdmin"], ActorRole.ADMIN),
+        ([" " + LIS + "system/person#SysAdmin "], ActorRole.ADMIN),
+        (["https://purl.imsglobal.org/vocab/lis/v2/system/person#SysAdmin"], ActorRole.ADMIN),
+        (["urn:lti:instrole:ims/lis/Administrator"], ActorRole.ADMIN),
+        (["urn:lti:sysrole:ims/lis/SysAdmin"], ActorRole.ADMIN),
+        # The highest role wins, wherever it is in the list.
+        (
+            [LIS + "membership#Instructor", LIS + "institution/person#Administrator"],
+            ActorRole.ADMIN,
+        ),
+        ([LIS + "institution/person#Administrator", LIS + "membership#Learner"], ActorRole.ADMIN),
+        ([LIS + "membership#Learner", LIS + "membership#Instructor"], ActorRole.COORDINATOR),
+        # Look-alikes are not admin roles.
+        ([LIS + "system/person#User"], ActorRole.PARTICIPANT),
+        ([LIS + "institution/person#Administrator/x"], ActorRole.PARTICIPANT),
+        (["http://example.com/institution/person#Administrator"], ActorRole.COORDINATOR),
+        ([42, None, LIS + "system/person#SysAdmin"], ActorRole.ADMIN),
     ],
 )
-def test_roles_map_to_coordinator_or_participant(roles: Any, expected: ActorRole) -> None:
+def test_roles_map_to_admin_coordinator_or_participant(roles: Any, expected: ActorRole) -> None:
     assert role_for(roles) is expected
 
 
@@ -186,6 +206,30 @@ def test_an_instructor_launching_a_program_link_becomes_its_coordinator(
         db_session, registration=registration, deployment_id="1", claims=body, activity="dashboard"
     )
     assert not again.became_coordinator
+
+
+def test_an_institution_admin_launch_is_an_hr_admin_who_coordinates_every_program(
+    db_session: Session, org: Organization, make_program: Any, registration: Any
+) -> None:
+    program = make_program(org)
+    body = claims(
+        **{
+            CLAIM["roles"]: [
+                LIS + "membership#Instructor",
+                LIS + "institution/person#Administrator",
+            ],
+            CLAIM["custom"]: {"activity": "dashboard", "program": str(program.id)},
+        }
+    )
+    accepted = accept_launch(
+        db_session, registration=registration, deployment_id="1", claims=body, activity="dashboard"
+    )
+    assert accepted.role is ActorRole.ADMIN
+    # Not listed as one program's coordinator: an admin coordinates all of them.
+    assert not accepted.became_coordinator
+    assert db_session.scalars(select(ProgramCoordinator.person_id)).all() == []
+    admin = Actor.admin(org.id, "lti:test", person_id=accepted.person.id)
+    assert [p.id for p in participation.coordinated_programs(db_session, admin)] == [program.id]
 
 
 def test_a_program_of_another_org_is_ignored(
