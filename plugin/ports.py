@@ -245,6 +245,21 @@ class PeopleSource(Protocol):
       :class:`~plugin.errors.ConnectorUnavailable` or
       :class:`~plugin.errors.ConnectorDataError` (a page that cannot be read at all), with
       no secrets in the message.
+
+    Optional attribute (not part of the protocol check; the engine reads it with
+    ``getattr(source, "person_fields", None)``):
+
+    * ``person_fields: frozenset[str]`` — the person fields this source *owns*: names of
+      :data:`plugin.services.sync.PERSON_FIELDS` (``given_name``, ``family_name``,
+      ``email``, ``department``, ``division``, ``location``, ``country``, ``time_zone``,
+      ``languages``, ``job_title``, ``job_level``, ``hire_date``, ``active``,
+      ``left_on``) plus ``manager``. The sync compares and writes only these on people
+      that exist, so values another system (or an admin) set for the others survive —
+      e.g. an HRIS without grades leaves ``job_level`` alone. A person the source
+      creates gets the record's value for owned fields and the defaults for the others
+      (its names always: a person needs them). Without ``active`` a full sync deactivates
+      nobody; without ``manager`` the manager pass is skipped. Absent or ``None``: the
+      source owns every field. An unknown name is a bug in the connector (``ValueError``).
     """
 
     def check(self) -> None:

@@ -49,7 +49,7 @@ from connectors._http import HttpClient, RetryPolicy, build_session
 from connectors.successfactors.auth import TokenCache, platform_auth
 from connectors.successfactors.client import CONNECTOR, ODataClient, ODataError, key_literal
 from connectors.successfactors.schemas import (
-    is_deferred,
+    DEFERRED,
     load_person,
     load_person_skill,
     load_skill,
@@ -100,6 +100,26 @@ class SuccessFactorsConnector:
     """Reads one SuccessFactors connection (see the module docstring)."""
 
     name: ClassVar[str] = "successfactors"
+    #: The person fields SuccessFactors owns (:class:`~plugin.ports.PeopleSource`). ``User``
+    #: has no grade and no last day, and its one ``defaultLocale`` is the UI language, not
+    #: the languages someone speaks: ``job_level``, ``left_on`` and ``languages`` stay as
+    #: set elsewhere (matching relies on them).
+    person_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "given_name",
+            "family_name",
+            "email",
+            "department",
+            "division",
+            "location",
+            "country",
+            "time_zone",
+            "job_title",
+            "hire_date",
+            "active",
+            "manager",
+        }
+    )
 
     def __init__(
         self,
@@ -206,41 +226,37 @@ class SuccessFactorsConnector:
                 fields = list(USER_FIELDS)
 
     def _people(self, rows: list[Any]) -> list[PersonRecord | InvalidRecord]:
+        out = [load_person(row) for row in rows]
         deferred = [
-            row
-            for row in rows
-            if isinstance(row, Mapping)
-            and is_deferred(row.get("manager"))
-            and isinstance(row.get("userId"), str)
+            index
+            for index, record in enumerate(out)
+            if type(record) is PersonRecord and record.manager_external_id == DEFERRED
         ]
+        if not deferred:
+            return out
+        log.warning(
+            "connection %d: %d user(s) on this page came without their manager expanded; "
+            "reading each manager separately",
+            self.settings.connection_id,
+            len(deferred),
+        )
         managers: dict[str, Any] = {}
-        if deferred:
-            log.warning(
-                "connection %d: %d user(s) on this page came without their manager expanded; "
-                "reading each manager separately",
-                self.settings.connection_id,
-                len(deferred),
-            )
-            for row in deferred:
-                user_id = str(row["userId"])
-                if user_id not in managers:
-                    managers[user_id] = self._manager_of(user_id)
-        out: list[PersonRecord | InvalidRecord] = []
-        for row in rows:
-            if isinstance(row, Mapping) and row.get("userId") in managers:
-                resolved = dict(row)
-                resolved["manager"] = managers[str(row["userId"])]
-                record = load_person(resolved)
-                if isinstance(record, InvalidRecord):
-                    record = InvalidRecord(
-                        entity=record.entity,
-                        reason=record.reason,
-                        raw=row,
-                        external_id=record.external_id,
-                    )
-                out.append(record)
-            else:
-                out.append(load_person(row))
+        for index in deferred:
+            row = rows[index]
+            user_id = str(row["userId"])
+            if user_id not in managers:
+                managers[user_id] = self._manager_of(user_id)
+            resolved = dict(row)
+            resolved["manager"] = managers[user_id]
+            record = load_person(resolved)
+            if isinstance(record, InvalidRecord):
+                record = InvalidRecord(
+                    entity=record.entity,
+                    reason=record.reason,
+                    raw=row,
+                    external_id=record.external_id,
+                )
+            out[index] = record
         return out
 
     def _manager_of(self, user_id: str) -> Any:

@@ -22,9 +22,13 @@ what it reads into the organization:
   connection's delta watermark. Upserts are idempotent, so pages committed by a run that
   fails later are simply seen again (unchanged) next time.
 * **Upsert** by ``(organization, source, external id)`` through
-  :class:`~plugin.models.PersonIdentity`, source = ``<kind>:<connection id>``. A person
-  whose fields are all equal is counted ``unchanged`` and not written at all: an
-  identical second sync issues no ``UPDATE`` and leaves ``updated_at`` alone. Erased
+  :class:`~plugin.models.PersonIdentity`, source = ``<kind>:<connection id>``. Only the
+  fields the source **owns** are compared and written (its optional ``person_fields``,
+  see :class:`~plugin.ports.PeopleSource`; default all of :data:`PERSON_FIELDS` and the
+  manager): an HRIS without grades leaves the ``job_level`` set elsewhere alone, and a
+  person it creates gets the columns' defaults for the rest. A person whose owned fields
+  are all equal is counted ``unchanged`` and not written at all: an identical second
+  sync issues no ``UPDATE`` and leaves ``updated_at`` alone. Erased
   people (``erased_at`` set) are never refilled with personal data (counted unchanged
   and ``erased_skipped``). A person the source re-activates becomes active again.
 * **Duplicates.** An external id met again in the same run (repeated across pages or
@@ -40,10 +44,12 @@ what it reads into the organization:
   a delta run, not at all: then the source's identities in the database are used). A
   manager the source does not know leaves the manager empty
   (``details["managers"]["missing"]``); an edge that would close a cycle in the chain is
-  not set (``details["managers"]["cycles"]``). Only changed ``manager_id`` are written.
-* **Full runs deactivate** the source's active people not seen in the run (never delete).
-  A full run that stored nobody while the source has active people fails instead: an
-  empty or misconfigured tenant must not deactivate everyone. **Delta runs** read
+  not set (``details["managers"]["cycles"]``). Only changed ``manager_id`` are written;
+  a source not owning the manager skips this pass.
+* **Full runs deactivate** the source's active people not seen in the run (never delete;
+  only a source owning ``active``). A full run that stored nobody while the source has
+  active people fails instead: an empty or misconfigured tenant must not deactivate
+  everyone. **Delta runs** read
   ``since = watermark − overlap`` and never deactivate. A delta requested before any
   watermark exists reads everything and is run as a full sync.
 * **Watermark**: the newest ``modified_at`` of the people read (never earlier than the
@@ -82,6 +88,7 @@ import operator
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -133,6 +140,7 @@ from plugin.services import audit
 
 __all__ = [
     "DEFAULT_OVERLAP_MINUTES",
+    "MANAGER_FIELD",
     "PERSON_FIELDS",
     "PREFETCH_PAGES",
     "STALE_AFTER",
@@ -153,7 +161,8 @@ STALE_AFTER: Final = timedelta(hours=6)
 DEFAULT_OVERLAP_MINUTES: Final = 60
 #: Pages the reader thread may fetch ahead of the page being stored.
 PREFETCH_PAGES: Final = 2
-#: The person fields a source owns (everything of :class:`PersonRecord` that Person has).
+#: The person fields a sync can write (everything of :class:`PersonRecord` that Person
+#: has a column for). A source owns all of them unless it declares ``person_fields``.
 PERSON_FIELDS: Final = (
     "given_name",
     "family_name",
@@ -170,6 +179,12 @@ PERSON_FIELDS: Final = (
     "active",
     "left_on",
 )
+#: The name of the manager (resolved to ``manager_id``) in a source's ``person_fields``.
+MANAGER_FIELD: Final = "manager"
+# What a new person gets for the fields its source does not own (the columns' defaults).
+_UNOWNED_DEFAULTS: Final[Mapping[str, Any]] = {"languages": (), "active": True}
+# Written for every person a source creates, owned or not: a person needs a name.
+_ALWAYS_ON_INSERT: Final = frozenset({"given_name", "family_name"})
 
 _CHUNK = 1000
 # Rows per PostgreSQL array statement (arrays are cheap; this only bounds one statement).
@@ -179,6 +194,10 @@ _STREAM_ROWS = 5_000
 # Rows a run creates before PostgreSQL's statistics are refreshed (then at each doubling).
 _ANALYZE_AFTER = 500
 _MAX_EXAMPLES = 20
+# Seconds between two writes of a running sync's counts to its SyncRun row.
+_SAVE_COUNTS_EVERY = 1.0
+# New ids drawn from a sequence ahead of need, at most (grows with what a run creates).
+_MAX_ID_BLOCK = 10_000
 _ERROR_LIMIT = 1000
 
 # Tables for Core statements (no ORM object per row on the hot path).
@@ -505,23 +524,113 @@ def _person_problem(record: PersonRecord) -> str | None:
     return None
 
 
-def _person_values(record: PersonRecord) -> dict[str, Any]:
-    return {
-        "given_name": record.given_name,
-        "family_name": record.family_name,
-        "email": record.email,
-        "department": record.department,
-        "division": record.division,
-        "location": record.location,
-        "country": record.country,
-        "time_zone": record.time_zone,
-        "languages": list(record.languages),
-        "job_title": record.job_title,
-        "job_level": record.job_level,
-        "hire_date": record.hire_date,
-        "active": record.active,
-        "left_on": record.left_on,
-    }
+def _values_getter(names: Sequence[str]) -> Callable[[PersonRecord], tuple[Any, ...]]:
+    """A function giving a record's values of ``names`` as a tuple (one C call)."""
+    if not names:
+        return lambda record: ()
+    get = operator.attrgetter(*names)
+    if len(names) == 1:
+        return lambda record: (get(record),)
+    return cast(Callable[[PersonRecord], tuple[Any, ...]], get)
+
+
+@dataclass(frozen=True)
+class _Owned:
+    """The person fields a source owns (``person_fields``), and how they are read.
+
+    Attributes:
+        fields: The owned columns, in :data:`PERSON_FIELDS` order: compared and written.
+        manager: Whether the source owns the manager (else the manager pass is skipped).
+        insert_fields: The columns a new person takes from its record.
+        default_fields: The columns a new person gets the default of.
+        defaults: Those defaults, in order.
+    """
+
+    fields: tuple[str, ...]
+    manager: bool
+    insert_fields: tuple[str, ...]
+    default_fields: tuple[str, ...]
+    defaults: tuple[Any, ...]
+
+    @property
+    def active(self) -> bool:
+        """Whether the source owns ``active`` (and so deactivates leavers on a full run)."""
+        return "active" in self.fields
+
+    @functools.cached_property
+    def stored(self) -> Callable[[PersonRecord], tuple[Any, ...]]:
+        """A record's owned values as the database gives them back (languages as a list)."""
+        get = _values_getter(self.fields)
+        if "languages" not in self.fields:
+            return get
+        at = self.fields.index("languages")
+
+        def stored(record: PersonRecord) -> tuple[Any, ...]:
+            values = get(record)
+            return (*values[:at], list(values[at]), *values[at + 1 :])
+
+        return stored
+
+    @functools.cached_property
+    def inserted(self) -> Callable[[PersonRecord], tuple[Any, ...]]:
+        """A record's values of :attr:`insert_fields`."""
+        return _values_getter(self.insert_fields)
+
+    @classmethod
+    def of(cls, source: object) -> _Owned:
+        """What ``source`` owns, from its optional ``person_fields`` (None: everything).
+
+        Raises:
+            ValueError: ``person_fields`` is not a set of known field names.
+        """
+        declared = getattr(source, "person_fields", None)
+        known = {*PERSON_FIELDS, MANAGER_FIELD}
+        if declared is None:
+            names = known
+        else:
+            if isinstance(declared, str | bytes) or not isinstance(declared, Iterable):
+                raise ValueError(
+                    f"{type(source).__name__}.person_fields must be a set of field names"
+                )
+            names = set(declared)
+            unknown = sorted(str(name) for name in names - known)
+            if unknown:
+                raise ValueError(
+                    f"{type(source).__name__}.person_fields names unknown fields "
+                    f"{', '.join(unknown)}; known: {', '.join(sorted(known))}"
+                )
+        fields = tuple(name for name in PERSON_FIELDS if name in names)
+        insert_fields = tuple(
+            name for name in PERSON_FIELDS if name in names or name in _ALWAYS_ON_INSERT
+        )
+        default_fields = tuple(name for name in PERSON_FIELDS if name not in insert_fields)
+        return cls(
+            fields=fields,
+            manager=MANAGER_FIELD in names,
+            insert_fields=insert_fields,
+            default_fields=default_fields,
+            defaults=tuple(_UNOWNED_DEFAULTS.get(name) for name in default_fields),
+        )
+
+
+def _checked_people(page: Iterable[Any]) -> list[tuple[Any, str | None]]:
+    """Each item of a people page with why the engine refuses it (``None``: accepted)."""
+    return [
+        (record, _person_problem(record) if isinstance(record, PersonRecord) else None)
+        for record in page
+    ]
+
+
+def _checked_pages(pages: Iterable[Sequence[Any]]) -> Iterator[list[tuple[Any, str | None]]]:
+    """:func:`_checked_people` of each page; closing it closes the source's iterator."""
+    iterator = iter(pages)
+    try:
+        for page in iterator:
+            yield _checked_people(page)
+    finally:
+        close = getattr(iterator, "close", None)
+        if callable(close):
+            close()
 
 
 def _skill_problem(record: SkillRecord) -> str | None:
@@ -600,7 +709,6 @@ def _one_of(column: Any, name: str, item_type: Any, *, postgresql: bool) -> Any:
 class _Statements:
     """The engine's statements that take a list of keys, per dialect."""
 
-    find_people: Any
     find_identities: Any
     find_ratings: Any
     deactivate: Any
@@ -617,14 +725,6 @@ def _statements(postgresql: bool) -> _Statements:
         _IDENTITIES.c.external_id, "external_ids", String(), postgresql=postgresql
     )
     return _Statements(
-        find_people=select(
-            _IDENTITIES.c.external_id,
-            _PEOPLE.c.id,
-            _PEOPLE.c.erased_at,
-            *(_PEOPLE.c[name] for name in PERSON_FIELDS),
-        )
-        .select_from(joined)
-        .where(*of_source, external_ids),
         find_identities=select(_IDENTITIES.c.external_id, _PEOPLE.c.id, _PEOPLE.c.erased_at)
         .select_from(joined)
         .where(*of_source, external_ids),
@@ -649,14 +749,33 @@ def _statements(postgresql: bool) -> _Statements:
     )
 
 
-_FIRST_FIELD = 3  # index of the first of PERSON_FIELDS in a _FIND_PEOPLE row
+@functools.cache
+def _find_people(postgresql: bool, fields: tuple[str, ...]) -> Any:
+    """A page's people of the source: external id, id, erased_at, then ``fields``."""
+    return (
+        select(
+            _IDENTITIES.c.external_id,
+            _PEOPLE.c.id,
+            _PEOPLE.c.erased_at,
+            *(_PEOPLE.c[name] for name in fields),
+        )
+        .select_from(_IDENTITIES.join(_PEOPLE, _PEOPLE.c.id == _IDENTITIES.c.person_id))
+        .where(
+            _IDENTITIES.c.org_id == bindparam("org_id"),
+            _IDENTITIES.c.source == bindparam("source"),
+            _one_of(_IDENTITIES.c.external_id, "external_ids", String(), postgresql=postgresql),
+        )
+    )
+
+
+_FIRST_FIELD = 3  # index of the first owned field in a _find_people row
 _SOURCE_PEOPLE = (
     select(
         _IDENTITIES.c.external_id,
         _IDENTITIES.c.person_id,
         _PEOPLE.c.manager_id,
         _PEOPLE.c.active,
-        _PEOPLE.c.erased_at,
+        _PEOPLE.c.erased_at.is_not(None).label("erased"),
     )
     .select_from(_IDENTITIES.join(_PEOPLE, _PEOPLE.c.id == _IDENTITIES.c.person_id))
     .where(
@@ -665,6 +784,8 @@ _SOURCE_PEOPLE = (
     )
 )
 _INSERT_QUARANTINE = insert(_QUARANTINE)
+# A row of _SOURCE_PEOPLE: external id, person id, manager id, active, erased.
+_SourcePerson = tuple[str, int, int | None, bool, bool]
 
 
 # --------------------------------------------------------------------------- bulk writes
@@ -703,43 +824,113 @@ def _core_update(table_name: str, columns: tuple[str, ...]) -> Any:
     )
 
 
+# PostgreSQL types a binary COPY sends as they are (varchar and json travel as text: the
+# same binary form); a table with any other column type is copied as text instead.
+_BINARY_COPY_TYPES: Final[Mapping[str, str]] = {
+    "int2": "int2",
+    "int4": "int4",
+    "int8": "int8",
+    "bool": "bool",
+    "date": "date",
+    "timestamptz": "timestamptz",
+    "timestamp": "timestamp",
+    "float8": "float8",
+    "text": "text",
+    "varchar": "text",
+    "json": "text",
+}
+_COLUMN_TYPES = text(
+    "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+    "WHERE a.attrelid = CAST(:table AS regclass) AND a.attnum > 0 AND NOT a.attisdropped"
+)
+# Distinct JSON values (e.g. language lists) whose text is kept per run.
+_JSON_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class _CopyPlan:
+    """How rows of some columns of a table are copied (PostgreSQL)."""
+
+    sql: str
+    types: tuple[str, ...] | None  # binary COPY with these types, else text COPY
+    convert: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, to driver value)
+
+
 class _Bulk:
     """Multi-row INSERT and UPDATE of uniform rows, the fastest way each database allows.
 
-    PostgreSQL: inserts are ``COPY … FROM STDIN`` in the page's transaction (new people's
-    ids are drawn from their sequence first, so none has to come back); updates are one
-    ``UPDATE … FROM (SELECT unnest(:ids), unnest(:values) …)`` per batch — a short
-    statement whatever the batch size, the values travelling as one array per column.
-    Elsewhere (SQLite): executemany, and ``INSERT … RETURNING`` in parameter order.
+    PostgreSQL: inserts are ``COPY … FROM STDIN`` in the page's transaction — binary, with
+    the column types read from the catalogue once, so neither side formats or parses
+    text (new people's ids are drawn from their sequence first, so none has to come
+    back); updates are one ``UPDATE … FROM (SELECT unnest(:ids), unnest(:values) …)`` per
+    batch — a short statement whatever the batch size, the values travelling as one array
+    per column. Elsewhere (SQLite): executemany, and ``INSERT … RETURNING`` in parameter
+    order.
     """
 
     def __init__(self, db: Callable[[], DbConnection], *, postgresql: bool) -> None:
         self._db = db
         self.postgresql = postgresql
         self._sequences: dict[str, str] = {}
+        self._id_pool: dict[str, list[int]] = {}
+        self._ids_drawn: dict[str, int] = {}
+        self._plans: dict[tuple[str, tuple[str, ...]], _CopyPlan] = {}
+        self._json_text: dict[Any, str] = {}
 
-    @staticmethod
-    def _plain(column: Any, value: Any) -> Any:
-        """A value as the driver should send it: JSON as text, enums by value."""
+    def _json(self, value: Any) -> str | None:
+        """JSON text of a value; tuples (language lists) are remembered, they repeat."""
         if value is None:
             return None
-        if isinstance(column.type, JSON):
+        if type(value) is not tuple:
             return json.dumps(value)
-        if isinstance(value, enum.Enum):
-            return value.value
-        return value
+        found = self._json_text.get(value)
+        if found is None:
+            found = json.dumps(value)
+            if len(self._json_text) < _JSON_CACHE_SIZE:
+                self._json_text[value] = found
+        return found
+
+    @staticmethod
+    def _by_value(value: Any) -> Any:
+        return value.value if isinstance(value, enum.Enum) else value
+
+    def _converter(self, column: Any) -> Callable[[Any], Any] | None:
+        """What a value of the column must become for the driver: JSON as text, enums by value."""
+        if isinstance(column.type, JSON):
+            return self._json
+        if isinstance(column.type, Enum):
+            return self._by_value
+        return None
 
     def _arrays(
         self, table: Table, columns: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
     ) -> dict[str, Any]:
-        return {
-            f"a_{name}": [self._plain(table.c[name], row[name]) for row in rows] for name in columns
-        }
+        arrays: dict[str, Any] = {}
+        for name in columns:
+            convert = self._converter(table.c[name])
+            values = [row[name] for row in rows]
+            arrays[f"a_{name}"] = [convert(v) for v in values] if convert else values
+        return arrays
 
     def allocate_ids(self, table: Table, count: int) -> list[int] | None:
-        """``count`` new ids from the table's sequence (PostgreSQL); ``None`` elsewhere."""
+        """``count`` new ids from the table's sequence (PostgreSQL); ``None`` elsewhere.
+
+        A run that keeps creating draws ids ahead, in blocks as large as what it created
+        so far (at most :data:`_MAX_ID_BLOCK`), so a first sync asks the sequence a dozen
+        times, not once per page; ids drawn and not used are a harmless gap.
+        """
         if not self.postgresql or count == 0:
             return None
+        pool = self._id_pool.setdefault(table.name, [])
+        if len(pool) < count:
+            drawn = self._ids_drawn.get(table.name, 0)
+            pool.extend(self._draw_ids(table, count - len(pool) + min(drawn, _MAX_ID_BLOCK)))
+            self._ids_drawn[table.name] = drawn + count
+        ids = pool[:count]
+        del pool[:count]
+        return ids
+
+    def _draw_ids(self, table: Table, count: int) -> list[int]:
         db = self._db()
         sequence = self._sequences.get(table.name)
         if sequence is None:  # looked up once: per row it would cost more than the insert
@@ -747,48 +938,87 @@ class _Bulk:
                 select(func.pg_get_serial_sequence(table.name, "id"))
             ).scalar_one()
             self._sequences[table.name] = sequence
-        stmt = select(func.nextval(cast_(sequence, REGCLASS))).select_from(
-            func.generate_series(1, count)
+        # One array, not a row per id: the ids come back in one value.
+        stmt = select(func.array_agg(func.nextval(cast_(sequence, REGCLASS)))).select_from(
+            func.generate_series(1, bindparam("count", type_=Integer()))
         )
-        return list(db.execute(stmt).scalars())
+        return list(db.execute(stmt, {"count": count}).scalar_one())
+
+    def _copy_plan(self, db: DbConnection, table: Table, columns: tuple[str, ...]) -> _CopyPlan:
+        plan = self._plans.get((table.name, columns))
+        if plan is not None:
+            return plan
+        quote = db.dialect.identifier_preparer.quote
+        sql = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
+        found: dict[str, str] = dict(db.execute(_COLUMN_TYPES, {"table": quote(table.name)}).all())
+        wire = [_BINARY_COPY_TYPES.get(found.get(name, "")) for name in columns]
+        types: tuple[str, ...] | None = None
+        if all(wire):
+            types = tuple(cast(str, t) for t in wire)
+            sql += " (FORMAT BINARY)"
+        convert = tuple(
+            (index, converter)
+            for index, name in enumerate(columns)
+            if (converter := self._converter(table.c[name])) is not None
+        )
+        plan = self._plans[(table.name, columns)] = _CopyPlan(sql=sql, types=types, convert=convert)
+        return plan
+
+    def insert_rows(
+        self, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert rows given as value tuples in the order of ``columns``."""
+        if not rows:
+            return
+        db = self._db()
+        if not self.postgresql:
+            db.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+            return
+        plan = self._copy_plan(db, table, columns)
+        driver = db.connection.driver_connection
+        if driver is None:  # pragma: no cover - a pooled connection is always live here
+            raise RuntimeError("no database connection")
+        with driver.cursor() as cursor, cursor.copy(plan.sql) as copy:
+            if plan.types is not None:
+                copy.set_types(list(plan.types))
+            write = copy.write_row
+            if not plan.convert:
+                for row in rows:
+                    write(row)
+                return
+            if len(plan.convert) == 1:
+                ((index, convert),) = plan.convert
+                for row in rows:
+                    values = list(row)
+                    values[index] = convert(values[index])
+                    write(values)
+                return
+            for row in rows:
+                values = list(row)
+                for index, convert in plan.convert:
+                    values[index] = convert(values[index])
+                write(values)
 
     def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert rows that all have the same keys."""
         if not rows:
             return
-        db = self._db()
-        if not self.postgresql:
-            db.execute(insert(table), list(rows))
-            return
         columns = tuple(rows[0])
-        quote = db.dialect.identifier_preparer.quote
-        copy_sql = (
-            f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
-        )
-        # Values go as they are, but JSON (as text) and enums (by value).
-        special = [
-            (index, table.c[name])
-            for index, name in enumerate(columns)
-            if isinstance(table.c[name].type, JSON | Enum)
-        ]
-        values_of = operator.itemgetter(*columns)
-        driver = db.connection.driver_connection
-        if driver is None:  # pragma: no cover - a pooled connection is always live here
-            raise RuntimeError("no database connection")
-        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            for row in rows:
-                values = list(values_of(row)) if len(columns) > 1 else [values_of(row)]
-                for index, column in special:
-                    values[index] = self._plain(column, values[index])
-                copy.write_row(values)
+        self.insert_rows(table, columns, [tuple(row[name] for name in columns) for row in rows])
 
     def insert_returning_ids(
-        self, table: Table, rows: Sequence[Mapping[str, Any]], *, ids: Sequence[int] | None
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        rows: Sequence[Sequence[Any]],
+        *,
+        ids: Sequence[int] | None,
     ) -> list[int]:
-        """Insert rows (same keys, no ``id``) and return their ids, in order.
+        """Insert rows (value tuples in the order of ``columns``, no ``id``); their ids, in order.
 
         Args:
             table: The table.
+            columns: The columns the values are for.
             rows: The rows.
             ids: Ids from :meth:`allocate_ids` (PostgreSQL), or ``None`` to have the
                 database assign them (returned in parameter order).
@@ -797,8 +1027,11 @@ class _Bulk:
             return []
         if ids is None:
             stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-            return list(self._db().execute(stmt, list(rows)).scalars())
-        self.insert(table, [{"id": pid, **row} for pid, row in zip(ids, rows, strict=True)])
+            params = [dict(zip(columns, row, strict=True)) for row in rows]
+            return list(self._db().execute(stmt, params).scalars())
+        self.insert_rows(
+            table, ("id", *columns), [(pid, *row) for pid, row in zip(ids, rows, strict=True)]
+        )
         return list(ids)
 
     def update(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -859,6 +1092,8 @@ class _Run:
         self.postgresql = session.get_bind().dialect.name == "postgresql"
         self.sql = _statements(self.postgresql)
         self.bulk = _Bulk(session.connection, postgresql=self.postgresql)
+        self.owned = _Owned.of(source)
+        self.find_people = _find_people(self.postgresql, self.owned.fields)
         self.org_id = org_id
         self.connection_id = connection_id
         self.reader = source
@@ -901,6 +1136,10 @@ class _Run:
         self.skill_ids: dict[str, int] = {}
         self.seen_skills: set[str] = set()
         self.seen_ratings: set[tuple[str, str]] = set()
+        # the source's active, not erased people (external id, id), read by the manager pass
+        self.active_people: list[tuple[str, int]] | None = None
+        # when the counts were last written to the run (time.monotonic())
+        self.counts_saved_at = 0.0
         # rows created by this run when its tables were last analysed, per table group
         self.analysed: dict[str, int] = {}
 
@@ -980,7 +1219,16 @@ class _Run:
             "details": self.details(),
         }
 
-    def save_counts(self) -> None:
+    def save_counts(self, *, force: bool = False) -> None:
+        """Write the counts so far to the run (``tandem sync history`` shows them live).
+
+        At most every :data:`_SAVE_COUNTS_EVERY` seconds unless ``force``d: it is one more
+        round trip per page otherwise, and the final (or failed) run writes them anyway.
+        """
+        now = time.monotonic()
+        if not force and now - self.counts_saved_at < _SAVE_COUNTS_EVERY:
+            return
+        self.counts_saved_at = now
         self.db.execute(update(_RUNS).where(_RUNS.c.id == self.run_id).values(**self.counts()))
 
     def quarantine(self, rows: list[dict[str, Any]]) -> None:
@@ -1113,26 +1361,32 @@ class _Run:
 
     # ------------------------------------------------------------------ people
 
-    def people_page(self, page: Sequence[Any]) -> None:
+    def people_page(self, page: Sequence[tuple[Any, str | None]]) -> None:
+        """Store one page of ``(record, what is wrong with it)`` (:func:`_checked_people`)."""
         counts = self.people
         counts.pages += 1
         valid: list[PersonRecord] = []
         held: list[dict[str, Any]] = []
-        for record in page:
+        managers = self.managers
+        quarantined = self.quarantined_ids
+        owns_manager = self.owned.manager
+        newest = self.max_modified
+        for record, problem in page:
             ext = getattr(record, "external_id", None)
             key = ext if isinstance(ext, str) and ext else None
-            if key is not None and (key in self.managers or key in self.quarantined_ids):
+            if key is not None and (key in managers or key in quarantined):
                 counts.duplicates += 1
                 continue
             if isinstance(record, PersonRecord):
-                reason = _person_problem(record)
+                reason = problem
                 if reason is None:
-                    self.managers[record.external_id] = record.manager_external_id or None
+                    managers[record.external_id] = (
+                        (record.manager_external_id or None) if owns_manager else None
+                    )
                     valid.append(record)
-                    if record.modified_at is not None and (
-                        self.max_modified is None or record.modified_at > self.max_modified
-                    ):
-                        self.max_modified = record.modified_at
+                    modified = record.modified_at
+                    if modified is not None and (newest is None or modified > newest):
+                        newest = modified
                     continue
                 payload: Any = record
                 entity = "person"
@@ -1142,8 +1396,9 @@ class _Run:
                 reason = f"the connector returned a {type(record).__name__} among people"
                 payload, entity = record, "person"
             if key is not None:
-                self.quarantined_ids.add(key)
+                quarantined.add(key)
             held.append(self.quarantine_row(entity, key, str(reason), payload))
+        self.max_modified = newest
         counts.seen += len(valid) + len(held)
         counts.quarantined += len(held)
         self.quarantine(held)
@@ -1152,6 +1407,7 @@ class _Run:
         self.save_counts()
 
     def store_people(self, records: list[PersonRecord]) -> None:
+        owned = self.owned
         existing: dict[str, Any] = {}
         if self.source_had_people:
             # Only this run writes this source's identities (one run at a time), so when
@@ -1159,95 +1415,122 @@ class _Run:
             existing = {
                 row[0]: row
                 for row in self.db.execute(
-                    self.sql.find_people,
+                    self.find_people,
                     {
                         "org_id": self.org_id,
                         "source": self.source,
                         "external_ids": [r.external_id for r in records],
                     },
-                )
+                ).all()
             }
         stamp = self.now()
-        new: list[PersonRecord] = []
-        changes: list[dict[str, Any]] = []
         counts = self.people
-        for record in records:
-            row = existing.get(record.external_id)
-            if row is None:
-                new.append(record)
-                continue
-            self.run_ids[record.external_id] = row.id
-            if row.erased_at is not None:
-                counts.unchanged += 1
-                counts.erased_skipped += 1
-                continue
-            values = _person_values(record)
-            if all(
-                values[name] == row[index]
-                for index, name in enumerate(PERSON_FIELDS, start=_FIRST_FIELD)
-            ):
-                counts.unchanged += 1
-                continue
-            changes.append(values | {"id": row.id, "updated_at": stamp})
-            self.written.add(row.id)
-        if changes:
-            self.bulk.update(_PEOPLE, changes)
-            counts.updated += len(changes)
+        run_ids = self.run_ids
+        new: list[PersonRecord] = records
+        if existing:
+            new = []
+            changes: list[dict[str, Any]] = []
+            stored = owned.stored
+            for record in records:
+                row = existing.get(record.external_id)
+                if row is None:
+                    new.append(record)
+                    continue
+                pid = row[1]
+                run_ids[record.external_id] = pid
+                if row[2] is not None:  # erased: never refilled
+                    counts.unchanged += 1
+                    counts.erased_skipped += 1
+                    continue
+                values = stored(record)
+                if values == tuple(row[_FIRST_FIELD:]):
+                    counts.unchanged += 1
+                    continue
+                change = dict(zip(owned.fields, values, strict=True))
+                change["id"] = pid
+                change["updated_at"] = stamp
+                changes.append(change)
+                self.written.add(pid)
+            if changes:
+                self.bulk.update(_PEOPLE, changes)
+                counts.updated += len(changes)
         if new:
-            allocated = self.bulk.allocate_ids(_PEOPLE, len(new))
-            if allocated is not None:  # known up front: reports on this page find them too
-                self.run_ids.update(zip((r.external_id for r in new), allocated, strict=True))
-            rows = []
-            for r in new:
-                manager = r.manager_external_id
-                rows.append(
-                    _person_values(r)
-                    | {
-                        # set now when already known; the manager pass settles the rest
-                        "manager_id": self.run_ids.get(manager) if manager else None,
-                        "org_id": self.org_id,
-                        "created_at": stamp,
-                        "updated_at": stamp,
-                    }
-                )
-            ids = self.bulk.insert_returning_ids(_PEOPLE, rows, ids=allocated)
-            if allocated is None:
-                self.run_ids.update(zip((r.external_id for r in new), ids, strict=True))
-            self.bulk.insert(
-                _IDENTITIES,
-                [
-                    {
-                        "org_id": self.org_id,
-                        "person_id": pid,
-                        "source": self.source,
-                        "external_id": r.external_id,
-                        "created_at": stamp,
-                    }
-                    for pid, r in zip(ids, new, strict=True)
-                ],
+            self.insert_people(new, stamp)
+
+    def insert_people(self, new: list[PersonRecord], stamp: datetime) -> None:
+        """Create the page's new people and their identities (the owned fields' values)."""
+        owned = self.owned
+        run_ids = self.run_ids
+        org_id = self.org_id
+        allocated = self.bulk.allocate_ids(_PEOPLE, len(new))
+        if allocated is not None:  # known up front: reports on this page find them too
+            run_ids.update(zip((r.external_id for r in new), allocated, strict=True))
+        values = owned.inserted
+        defaults = owned.defaults
+        # The manager is set now when already known; the manager pass settles the rest.
+        rows = [
+            (
+                org_id,
+                *values(r),
+                *defaults,
+                run_ids.get(r.manager_external_id)
+                if owned.manager and r.manager_external_id
+                else None,
+                stamp,
+                stamp,
             )
-            self.written.update(ids)
-            counts.created += len(new)
+            for r in new
+        ]
+        columns = (
+            "org_id",
+            *owned.insert_fields,
+            *owned.default_fields,
+            "manager_id",
+            "created_at",
+            "updated_at",
+        )
+        ids = self.bulk.insert_returning_ids(_PEOPLE, columns, rows, ids=allocated)
+        if allocated is None:
+            run_ids.update(zip((r.external_id for r in new), ids, strict=True))
+        source = self.source
+        self.bulk.insert_rows(
+            _IDENTITIES,
+            ("org_id", "person_id", "source", "external_id", "created_at"),
+            [(org_id, pid, source, r.external_id, stamp) for pid, r in zip(ids, new, strict=True)],
+        )
+        self.written.update(ids)
+        self.people.created += len(new)
 
     # ------------------------------------------------------------------ managers
+
+    def source_people(self) -> Iterator[_SourcePerson]:
+        """Every person of the source: external id, id, manager id, active, erased."""
+        for row in self.db.execute(
+            _SOURCE_PEOPLE.execution_options(yield_per=_STREAM_ROWS),
+            {"org_id": self.org_id, "source": self.source},
+        ):
+            yield cast(_SourcePerson, tuple(row))
 
     def resolve_managers(self) -> None:
         ext_to_pid: dict[str, int] = {}
         current: dict[int, int | None] = {}
         erased: set[int] = set()
-        for ext, pid, manager_id, _active, erased_at in self.db.execute(
-            _SOURCE_PEOPLE.execution_options(yield_per=_STREAM_ROWS),
-            {"org_id": self.org_id, "source": self.source},
-        ):
+        # The source's active people, for finish() (the manager pass changes no one's
+        # active flag, and one run at a time writes this source): one scan, not two.
+        active_people: list[tuple[str, int]] = []
+        for ext, pid, manager_id, active, is_erased in self.source_people():
             ext_to_pid[ext] = pid
             current[pid] = manager_id
-            if erased_at is not None:
+            if is_erased:
                 erased.add(pid)
+            elif active:
+                active_people.append((ext, pid))
+        self.active_people = active_people
         facts = self.managers_facts
         wanted: dict[int, int | None] = {}
         for ext, manager_ext in self.managers.items():
-            pid = ext_to_pid.get(ext)
-            if pid is None or pid in erased:
+            person = ext_to_pid.get(ext)
+            if person is None or person in erased:
                 continue
             target = None
             if manager_ext is not None:
@@ -1256,7 +1539,7 @@ class _Run:
                     facts["missing"] += 1
                     if len(facts["missing_ids"]) < _MAX_EXAMPLES:
                         facts["missing_ids"].append(manager_ext)
-            wanted[pid] = target
+            wanted[person] = target
         self.break_cycles(wanted, current, ext_to_pid)
         stamp = self.now()
         changes = [
@@ -1269,7 +1552,7 @@ class _Run:
         moved = sum(1 for change in changes if change["id"] not in self.written)
         self.people.unchanged -= moved
         self.people.updated += moved
-        self.save_counts()
+        self.save_counts(force=True)
 
     def break_cycles(
         self,
@@ -1583,17 +1866,19 @@ class _Run:
     def finish(self) -> datetime | None:
         """Deactivate leavers (full runs), mark success, advance the watermark; one commit."""
         to_deactivate: list[int] = []
-        if self.full:
-            active = 0
-            for ext, pid, _manager, is_active, erased_at in self.db.execute(
-                _SOURCE_PEOPLE.execution_options(yield_per=_STREAM_ROWS),
-                {"org_id": self.org_id, "source": self.source},
-            ):
-                if not is_active or erased_at is not None:
-                    continue
-                active += 1
-                if ext not in self.managers and ext not in self.quarantined_ids:
-                    to_deactivate.append(pid)
+        if self.full and self.owned.active:  # a source not owning ``active`` deactivates no one
+            active_people = self.active_people
+            if active_people is None:
+                active_people = [
+                    (ext, pid)
+                    for ext, pid, _manager, active, erased in self.source_people()
+                    if active and not erased
+                ]
+            active = len(active_people)
+            seen, held = self.managers, self.quarantined_ids
+            to_deactivate = [
+                pid for ext, pid in active_people if ext not in seen and ext not in held
+            ]
             stored = self.people.created + self.people.updated + self.people.unchanged
             if stored == 0 and to_deactivate:
                 raise _Failed(
@@ -1741,16 +2026,19 @@ class _Run:
     def run_phases(self) -> datetime | None:
         self.enter("people")
         since = self.since
-        with Prefetch(lambda: self.reader.iter_people(since=since)) as pages:
+        # The reader thread also checks each record (pure work): it runs while this
+        # thread waits for the database, so the check costs the run no time.
+        with Prefetch(lambda: _checked_pages(self.reader.iter_people(since=since))) as pages:
             for page in pages:
                 self.people_page(page)
                 self.session.commit()
                 if self.source_had_people:  # else no page looks anything up
                     self.refresh_statistics("people", self.people.created, _PEOPLE_TABLES)
                 self.report(self.people.pages)
-        self.enter("managers")
-        self.resolve_managers()
-        self.session.commit()
+        if self.owned.manager:  # else the managers are another system's
+            self.enter("managers")
+            self.resolve_managers()
+            self.session.commit()
         if self.skills_supported:
             skill_source = cast(SkillSourcePort, self.reader)
             self.enter("skills")
@@ -1812,6 +2100,8 @@ def run_sync(
         NotFound: No such connection in the organization.
         ConflictError: The connection is paused, or a sync of it is already running.
         ValidationError: The connection's ``delta_overlap_minutes`` is not a number.
+        ValueError: The source's ``person_fields`` names fields the engine does not know
+            (a bug in the connector; no run is started).
         Exception: A bug or a database failure, after the run was marked failed.
     """
     with session_factory() as session:

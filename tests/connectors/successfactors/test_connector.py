@@ -14,6 +14,7 @@ from connectors.successfactors.auth import TokenCache
 from plugin.errors import ConnectorDataError, ConnectorUnavailable
 from plugin.ports import PeopleSource, SkillSource
 from plugin.records import InvalidRecord, PersonRecord, PersonSkillRecord, SkillRecord
+from plugin.services.sync import MANAGER_FIELD, PERSON_FIELDS
 from tests.connectors.successfactors.conftest import (
     ODATA,
     KeyPair,
@@ -48,6 +49,27 @@ def test_connector_satisfies_the_ports(keypair: KeyPair) -> None:
     connector = SuccessFactorsConnector(connection(keypair))
     assert isinstance(connector, PeopleSource)
     assert isinstance(connector, SkillSource)
+
+
+def test_it_owns_the_person_fields_user_has(keypair: KeyPair) -> None:
+    """No grade, no last day, one UI locale: job level, languages and left_on stay as set."""
+    owned = SuccessFactorsConnector(connection(keypair)).person_fields
+    assert owned == {
+        "given_name",
+        "family_name",
+        "email",
+        "department",
+        "division",
+        "location",
+        "country",
+        "time_zone",
+        "job_title",
+        "hire_date",
+        "active",
+        MANAGER_FIELD,
+    }
+    assert owned <= {*PERSON_FIELDS, MANAGER_FIELD}
+    assert not owned & {"job_level", "languages", "left_on"}
 
 
 def test_constructor_does_no_io(keypair: KeyPair, mock: responses.RequestsMock) -> None:

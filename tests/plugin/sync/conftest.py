@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugin.crypto import SecretBox
@@ -83,3 +83,32 @@ def people(db: sessionmaker[Session], conn: Conn) -> Callable[[], dict[str, Pers
             return {ext: p for ext, p in rows}
 
     return _people
+
+
+WRITE_TABLES = ("people", "person_identities", "connections", "skills", "person_skills")
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement the engine runs while the test runs."""
+    seen: list[str] = []
+
+    def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()).lower())
+
+    event.listen(engine, "before_cursor_execute", _record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", _record)
+
+
+def writes(statements: list[str]) -> list[str]:
+    """The statements that wrote to people, identities, connections or skills."""
+    out = []
+    for stmt in statements:
+        words = stmt.split()
+        target = words[2] if words[:2] in (["insert", "into"], ["delete", "from"]) else None
+        if words[:1] == ["update"]:
+            target = words[1]
+        if target in WRITE_TABLES:
+            out.append(stmt[:80])
+    return out

@@ -37,11 +37,13 @@ class FakePeopleSource:
 
     ``fail_at``: raise ConnectorUnavailable when page ``fail_at`` (1-based) is asked for.
     ``error``: raise this exception there instead.
+    ``person_fields``: the fields the source owns (``None``: all).
     """
 
     pages: list[PersonPage]
     fail_at: int | None = None
     error: BaseException | None = None
+    person_fields: frozenset[str] | None = None
     since_calls: list[datetime | None] = field(default_factory=list)
     pages_served: int = 0
     closed: bool = False

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from plugin.models import (
@@ -21,37 +21,10 @@ from plugin.models import (
 )
 from plugin.records import InvalidRecord
 from plugin.services.sync import SyncProgress, SyncResult, list_quarantined, list_runs
-from tests.plugin.sync.conftest import Conn
+from tests.plugin.sync.conftest import Conn, writes
 from tests.plugin.sync.fakes import FakePeopleSource, person
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
-WRITE_TABLES = ("people", "person_identities", "connections", "skills", "person_skills")
-
-
-@pytest.fixture
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """Every SQL statement the engine runs while the test runs."""
-    seen: list[str] = []
-
-    def _record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split()).lower())
-
-    event.listen(engine, "before_cursor_execute", _record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", _record)
-
-
-def writes(statements: list[str]) -> list[str]:
-    """The statements that wrote to people, identities, connections or skills."""
-    out = []
-    for stmt in statements:
-        words = stmt.split()
-        target = words[2] if words[:2] in (["insert", "into"], ["delete", "from"]) else None
-        if words[:1] == ["update"]:
-            target = words[1]
-        if target in WRITE_TABLES:
-            out.append(stmt[:80])
-    return out
 
 
 def company() -> list[list[Any]]:
@@ -555,3 +528,18 @@ def test_five_thousand_people_in_five_pages(
     again = sync(FakePeopleSource(pages("Lead")))
     assert (again.updated, again.unchanged) == (50, 4950)
     assert len(statements) < 100
+
+
+def test_a_failure_while_storing_stops_and_closes_the_source(
+    sync: Callable[..., SyncResult],
+) -> None:
+    source = FakePeopleSource([[person(f"E{n}")] for n in range(10)])
+
+    def stop(progress: SyncProgress) -> None:
+        if progress.pages == 1:
+            raise RuntimeError("the progress line broke")
+
+    with pytest.raises(RuntimeError):
+        sync(source, progress=stop)
+    assert source.closed
+    assert source.pages_served < 10
