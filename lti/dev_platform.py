@@ -1,10 +1,12 @@
 """The development LTI platform at ``/dev/platform`` (``TANDEM_DEV_PLATFORM=1``).
 
 A tiny LMS inside Tandem, so a fresh clone can be tried without Moodle: a course page for
-the demo program where a visitor launches Tandem as a demo junior, senior or coordinator
-through the **real** LTI 1.3 flow — OIDC login initiation, an authorization request that
-is checked like Moodle's ``auth.php``, and an RS256-signed id_token the tool verifies
-against this platform's JWKS over HTTP. It also plays the platform side of LTI Advantage:
+a program of the demo organization (the demo program unless another is chosen) where a
+visitor launches Tandem as a demo junior, senior, coordinator or HR admin — or as anyone
+of the organization, by email address and role — through the **real** LTI 1.3 flow:
+OIDC login initiation, an authorization request that is checked like Moodle's
+``auth.php``, and an RS256-signed id_token the tool verifies against this platform's JWKS
+over HTTP. It also plays the platform side of LTI Advantage:
 an OAuth 2 token endpoint (``private_key_jwt`` client assertions checked against Tandem's
 published keys), AGS line items, scores and results, an NRPS roster, and the return end
 of deep linking. Off by default; :func:`lti.config.load_config` refuses it in production.
@@ -35,7 +37,8 @@ from flask import (
     render_template,
     request,
 )
-from sqlalchemy import select
+from flask_babel import force_locale
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug import Response as WerkzeugResponse
 from werkzeug.exceptions import BadRequest, Conflict, NotFound, UnsupportedMediaType
@@ -80,6 +83,8 @@ AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 ROLE_LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 ROLE_INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+#: An institution administrator: Tandem's HR admin of the organization.
+ROLE_ADMIN = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
 
 SCOPE_LINEITEM = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
 SCOPE_LINEITEM_READ = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"
@@ -96,15 +101,38 @@ MEDIA_SCORE = "application/vnd.ims.lis.v1.score+json"
 MEDIA_MEMBERSHIPS = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-#: Launch languages offered on the course page.
-LOCALES = {"en": "English", "de": "Deutsch"}
+#: Launch languages offered on the course page (LMSs send either form).
+LOCALES = {"en": "English", "de": "Deutsch", "de-DE": "Deutsch (Deutschland)"}
 #: What each persona can launch, the first one being "Launch as <persona>".
 PERSONA_ACTIVITIES = {
     "junior": ("my_tandem", "sessions", "self_assessment", "feedback", "program"),
     "senior": ("my_tandem", "sessions", "self_assessment", "feedback", "program"),
     "coordinator": ("dashboard", "program"),
+    "admin": ("dashboard", "program"),
 }
-PERSONA_LABELS = {"junior": "Demo junior", "senior": "Demo senior", "coordinator": "Coordinator"}
+PERSONA_LABELS = {
+    "junior": "Demo junior",
+    "senior": "Demo senior",
+    "coordinator": "Coordinator",
+    "admin": "HR admin",
+}
+#: The LTI roles of each persona's launches.
+PERSONA_ROLES = {
+    "junior": (ROLE_LEARNER,),
+    "senior": (ROLE_LEARNER,),
+    "coordinator": (ROLE_INSTRUCTOR,),
+    "admin": (ROLE_ADMIN,),
+}
+#: Roles offered for a launch as someone chosen by email ("person"), with their LTI roles.
+PERSON_ROLES = {
+    "learner": ("Learner (participant)", (ROLE_LEARNER,)),
+    "instructor": ("Instructor (coordinator)", (ROLE_INSTRUCTOR,)),
+    "administrator": ("Administrator (HR admin)", (ROLE_ADMIN,)),
+}
+#: What a launch as someone chosen by email opens, by role.
+PERSON_ACTIVITY = {"learner": "my_tandem", "instructor": "dashboard", "administrator": "dashboard"}
+#: The department the HR admin persona is picked from (the demo seed's HR).
+HR_DEPARTMENT = "Human Resources"
 ACTIVITY_LABELS = {
     "program": "Program overview",
     "my_tandem": "My tandem",
@@ -186,6 +214,16 @@ class Urls:
         return f"{self.issuer}/lineitems/{lineitem_id}"
 
 
+def _render(template: str, **context: Any) -> str:
+    """A page of the platform, in English whatever the browser's language.
+
+    It stands in for an LMS, for developers; only Tandem's own pages follow the locale
+    of the launch.
+    """
+    with force_locale("en"):
+        return render_template(template, lang="en", **context)
+
+
 def _urls() -> Urls:
     return Urls(str(current_app.config["BASE_URL"]).rstrip("/"))
 
@@ -201,7 +239,7 @@ class NotSeeded(Exception):
 
 @bp.errorhandler(NotSeeded)
 def _not_seeded(exc: NotSeeded) -> tuple[str, int]:
-    return render_template("dev/not_seeded.html", slug=exc.slug), 404
+    return _render("dev/not_seeded.html", slug=exc.slug), 404
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,18 +317,98 @@ def _register(org_id: int, urls: Urls) -> None:
         own.commit()
 
 
-def _course() -> Course:
+def _course(program_arg: str | None = None) -> Course:
+    """The course: the demo program, or the organization's program ``program_arg`` names."""
     session = get_session()
     slug = str(current_app.config.get("DEV_PLATFORM_ORG", "demo"))
     org = organizations.find_organization(session, slug)
     if org is None:
         raise NotSeeded(slug)
     reg = _registration(org, _urls())
+    if program_arg:
+        chosen = session.get(Program, int(program_arg)) if _is_id(program_arg) else None
+        if chosen is None or chosen.org_id != org.id:
+            raise BadRequest(f"Organization {org.slug!r} has no program {program_arg[:20]!r}.")
+        return Course(org=org, registration=reg, program=chosen)
     return Course(org=org, registration=reg, program=demo_program(session, org.id))
+
+
+def _is_id(value: str) -> bool:
+    return value.isdigit() and len(value) < 10
+
+
+def _programs(org_id: int) -> list[Program]:
+    """The organization's programs, each a course of this platform."""
+    return list(
+        get_session().scalars(select(Program).where(Program.org_id == org_id).order_by(Program.id))
+    )
+
+
+def _hr_admin(org_id: int, program: Program) -> Person | None:
+    """The HR admin persona: the most senior active HR person who does not coordinate it.
+
+    Falls back to the program's first coordinator (a small company without HR).
+    """
+    session = get_session()
+    coordinating = select(ProgramCoordinator.person_id).where(
+        ProgramCoordinator.program_id == program.id
+    )
+    person = session.scalar(
+        select(Person)
+        .where(
+            Person.org_id == org_id,
+            Person.active.is_(True),
+            Person.department == HR_DEPARTMENT,
+            Person.id.not_in(coordinating),
+        )
+        .order_by(Person.job_level.desc().nulls_last(), Person.id)
+    )
+    if person is None:
+        person = session.scalar(
+            select(Person)
+            .join(ProgramCoordinator, ProgramCoordinator.person_id == Person.id)
+            .where(ProgramCoordinator.program_id == program.id)
+            .order_by(ProgramCoordinator.id)
+        )
+    return person
+
+
+def _personas(course: Course) -> dict[str, Persona]:
+    """The course program's demo junior, senior and coordinator, and the HR admin."""
+    if course.program is None:
+        return {}
+    personas = dict(find_personas(get_session(), course.program))
+    personas["admin"] = Persona(
+        "admin",
+        _hr_admin(course.org.id, course.program),
+        instructor=False,
+        note="an HR admin of the organization (institution Administrator)",
+    )
+    return personas
 
 
 def _locale(value: str | None) -> str:
     return value if value in LOCALES else "en"
+
+
+def _is_demo_course(program: Program) -> bool:
+    default = demo_program(get_session(), program.org_id)
+    return default is not None and default.id == program.id
+
+
+def _course_query(locale: str, program: Program) -> dict[str, str]:
+    """The course page's query: the launch language and (unless the demo's) the program."""
+    query = {"locale": locale}
+    if not _is_demo_course(program):
+        query["program"] = str(program.id)
+    return query
+
+
+def _memberships_url(urls: Urls, program: Program) -> str:
+    """The NRPS roster of the course of ``program`` (the demo program's has no query)."""
+    if _is_demo_course(program):
+        return urls.memberships
+    return f"{urls.memberships}?{urlencode({'program': program.id})}"
 
 
 def _full_name(person: Person) -> str:
@@ -304,25 +422,29 @@ def _full_name(person: Person) -> str:
 @bp.get("/")
 def course_page() -> str:
     """The course page: personas, their launch buttons, the iframe, links and gradebook."""
-    course = _course()
+    course = _course(request.args.get("program"))
     session = get_session()
     store = DevStore(session)
     urls = _urls()
     locale = _locale(request.args.get("locale"))
-    personas = find_personas(session, course.program) if course.program else {}
+    personas = _personas(course)
     lineitems = store.lineitems()
     gradebook = [(item, store.scores(item["id"])) for item in lineitems]
     names = _names_by_user_id([score["userId"] for _item, scores in gradebook for score in scores])
     base_host = urlsplit(urls.base).netloc
-    return render_template(
+    return _render(
         "dev/platform.html",
         course=course,
         personas=personas,
         persona_labels=PERSONA_LABELS,
         persona_activities=PERSONA_ACTIVITIES,
+        persona_keys=tuple(PERSONA_ACTIVITIES),
+        person_roles={key: label for key, (label, _roles) in PERSON_ROLES.items()},
         activity_labels=ACTIVITY_LABELS,
         locales=LOCALES,
         locale=locale,
+        programs=_programs(course.org.id),
+        default_program=demo_program(session, course.org.id),
         links=store.links(),
         gradebook=gradebook,
         names=names,
@@ -347,20 +469,27 @@ def _names_by_user_id(user_ids: list[str]) -> dict[str, str]:
 def launch() -> WerkzeugResponse:
     """Start a launch: keep a login hint and send the browser to the tool's OIDC login.
 
-    Query: ``persona`` (junior, senior, coordinator); ``activity`` (a key of
-    :mod:`lti.activities`) or ``link`` (a link added by deep linking) or
-    ``message=deep_linking`` (coordinator only); optional ``locale`` (en, de).
+    Query: ``persona`` (junior, senior, coordinator, admin — or ``person`` with ``email``
+    and ``role``: learner, instructor, administrator); ``activity`` (a key of
+    :mod:`lti.activities`; a person launch defaults to their role's page) or ``link`` (a
+    link added by deep linking) or ``message=deep_linking`` (instructors and
+    administrators); optional ``program`` (the course: a program id, else the demo
+    program) and ``locale`` (en, de, de-DE).
     """
-    course = _course()
+    course = _course(request.args.get("program"))
     session = get_session()
     store = DevStore(session)
     urls = _urls()
     args = request.args
-    persona, person, program = _persona(course, args.get("persona", ""))
+    persona, person, program, roles = _persona(course, args)
+    if persona.key == "person" and not args.get("activity") and not args.get("link"):
+        args = args.copy()
+        args["activity"] = PERSON_ACTIVITY[args["role"]]
     hint: dict[str, Any] = {
         "persona": persona.key,
         "person_id": person.id,
         "instructor": persona.instructor,
+        "roles": list(roles),
         "program_id": program.id,
         "locale": _locale(args.get("locale")),
         "message_hint": secrets.token_urlsafe(12),
@@ -372,8 +501,10 @@ def launch() -> WerkzeugResponse:
     }
     message = args.get("message", "resource_link")
     if message == "deep_linking":
-        if not persona.instructor:
-            raise BadRequest("Only the coordinator (an Instructor) can add activities.")
+        if ROLE_LEARNER in roles:
+            raise BadRequest(
+                "Only the coordinator (an Instructor) or an administrator can add activities."
+            )
         hint["message_type"] = "LtiDeepLinkingRequest"
     elif message == "resource_link":
         hint["message_type"] = "LtiResourceLinkRequest"
@@ -394,22 +525,58 @@ def launch() -> WerkzeugResponse:
     return response
 
 
-def _persona(course: Course, key: str) -> tuple[Persona, Person, Program]:
-    """The persona named ``key``, its person and the course's program (or a 400)."""
-    if key not in PERSONA_ACTIVITIES:
-        raise BadRequest("persona must be junior, senior or coordinator.")
+def _persona(course: Course, args: Any) -> tuple[Persona, Person, Program, tuple[str, ...]]:
+    """Who launches: the persona, its person, the course's program and LTI roles (or a 400).
+
+    ``persona=person`` launches as the active person of the organization with the
+    ``email`` given, in the ``role`` given.
+    """
+    key = args.get("persona", "")
+    if key not in (*PERSONA_ACTIVITIES, "person"):
+        raise BadRequest("persona must be junior, senior, coordinator, admin or person.")
     program = course.program
     if program is None:
         raise BadRequest(
             f"Organization {course.org.slug!r} has no program yet: run `tandem demo seed`."
         )
-    persona = find_personas(get_session(), program)[key]
+    if key == "person":
+        return _chosen_person(course, program, args)
+    persona = _personas(course)[key]
     if persona.person is None:
         raise BadRequest(
             f"The program {program.name!r} has no demo {key} to launch as "
             "(nobody enrolled in that role yet)."
         )
-    return persona, persona.person, program
+    return persona, persona.person, program, PERSONA_ROLES[key]
+
+
+def _chosen_person(
+    course: Course, program: Program, args: Any
+) -> tuple[Persona, Person, Program, tuple[str, ...]]:
+    role = args.get("role", "")
+    if role not in PERSON_ROLES:
+        raise BadRequest("role must be learner, instructor or administrator.")
+    email = (args.get("email") or "").strip().lower()
+    person = None
+    if email and len(email) <= 254:
+        person = get_session().scalar(
+            select(Person)
+            .where(
+                Person.org_id == course.org.id,
+                Person.active.is_(True),
+                func.lower(Person.email) == email,
+            )
+            .order_by(Person.id)
+        )
+    if person is None:
+        raise BadRequest(
+            f"Nobody active in organization {course.org.slug!r} has this email address."
+        )
+    roles = PERSON_ROLES[role][1]
+    persona = Persona(
+        "person", person, instructor=ROLE_INSTRUCTOR in roles, note=f"chosen by email as {role}"
+    )
+    return persona, person, program, roles
 
 
 def _launch_target(store: DevStore, program: Program, args: Any, urls: Urls) -> dict[str, Any]:
@@ -508,9 +675,7 @@ def auth() -> Response:
     )
     key = platform_key(store, get_secret_box())
     id_token = jwt.encode(claims, key.private_pem, algorithm="RS256", headers={"kid": key.kid})
-    html = render_template(
-        "dev/auth_post.html", action=redirect_uri, id_token=id_token, state=state
-    )
+    html = _render("dev/auth_post.html", action=redirect_uri, id_token=id_token, state=state)
     response = Response(html, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -555,7 +720,9 @@ def build_id_token_claims(
         LTI + "message_type": hint["message_type"],
         LTI + "version": "1.3.0",
         LTI + "target_link_uri": hint["target_link_uri"],
-        LTI + "roles": [ROLE_INSTRUCTOR if hint["instructor"] else ROLE_LEARNER],
+        LTI + "roles": list(
+            hint.get("roles") or [ROLE_INSTRUCTOR if hint["instructor"] else ROLE_LEARNER]
+        ),
         LTI + "context": {
             "id": f"dev-course-{program.id}",
             "label": f"RM-{program.id}",
@@ -571,11 +738,11 @@ def build_id_token_claims(
         LTI + "launch_presentation": {
             "document_target": "iframe",
             "locale": hint["locale"],
-            "return_url": f"{urls.issuer}?locale={hint['locale']}",
+            "return_url": f"{urls.issuer}?{urlencode(_course_query(hint['locale'], program))}",
         },
         LTI + "custom": dict(hint["custom"]),
         NRPS_CLAIM: {
-            "context_memberships_url": urls.memberships,
+            "context_memberships_url": _memberships_url(urls, program),
             "service_versions": ["2.0"],
         },
     }
@@ -946,7 +1113,10 @@ def results(lineitem_id: str) -> Response:
 def memberships() -> Response:
     """NRPS 2.0: the course's members (enrolled people and coordinators), paged."""
     _require_scope(SCOPE_NRPS)
-    course = _course()
+    try:
+        course = _course(request.args.get("program"))
+    except BadRequest as exc:
+        raise ServiceError(404, "not_found", str(exc.description)) from None
     urls = _urls()
     program = course.program
     members = _members(program) if program is not None else []
@@ -1045,7 +1215,7 @@ def deep_link_return() -> str:
     if not isinstance(items, list):
         raise BadRequest("The deep-linking response was refused: content_items must be a list.")
     added, skipped = _add_links(store, items)
-    return render_template(
+    return _render(
         "dev/deep_link_return.html",
         added=added,
         skipped=skipped,

@@ -39,6 +39,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from lti.db import get_session
+from lti.i18n import _, lazy_gettext
 from lti.lti_views import CLAIMS, CUSTOM_PARAMETERS, SCOPES, TOOL_DESCRIPTION, TOOL_TITLE
 from lti.platform_http import platform_session
 from plugin.errors import PluginError, ValidationError
@@ -57,27 +58,42 @@ MAX_RESPONSE_BYTES = 1_000_000
 MAX_REGISTRATION_TOKEN = 8192
 _EXCERPT = 300
 
-_HINTS = {
-    404: "Ask a Tandem administrator for a new registration URL "
-    "(tandem lti registration-url --org …). Each URL registers one platform.",
-    410: "Ask a Tandem administrator for a new registration URL "
-    "(tandem lti registration-url --org …).",
-    400: "Nothing was registered and the registration URL is still valid: fix the cause and "
-    "start the registration again with the same URL.",
-    409: "Nothing was stored in Tandem and the registration URL is still valid. If the "
-    "platform now lists a new Tandem tool from this attempt, delete that entry there.",
-    502: "Nothing was stored in Tandem and the registration URL is still valid: try again "
-    "once the platform answers correctly.",
+#: What to do next, by status (lazy: translated into the language of the error page).
+_HINTS: dict[int, Any] = {
+    404: lazy_gettext(
+        "Ask a Tandem administrator for a new registration URL "
+        "(tandem lti registration-url --org …). Each URL registers one platform."
+    ),
+    410: lazy_gettext(
+        "Ask a Tandem administrator for a new registration URL "
+        "(tandem lti registration-url --org …)."
+    ),
+    400: lazy_gettext(
+        "Nothing was registered and the registration URL is still valid: fix the cause and "
+        "start the registration again with the same URL."
+    ),
+    409: lazy_gettext(
+        "Nothing was stored in Tandem and the registration URL is still valid. If the "
+        "platform now lists a new Tandem tool from this attempt, delete that entry there."
+    ),
+    502: lazy_gettext(
+        "Nothing was stored in Tandem and the registration URL is still valid: try again "
+        "once the platform answers correctly."
+    ),
 }
 
 
 class PlatformFailure(Exception):
-    """The platform could not be reached or answered something unusable (HTTP 502)."""
+    """The platform could not be reached or answered something unusable (HTTP 502).
+
+    The message is shown to the admin who registers the platform: raise it translated
+    (``_("%(what)s at %(url)s …", …)``), with URLs redacted.
+    """
 
     status_code = 502
 
     def __init__(self, message: str) -> None:
-        """Create the failure; ``message`` must already be redacted."""
+        """Create the failure; ``message`` must already be translated and redacted."""
         super().__init__(message)
         self.message = message
 
@@ -99,7 +115,7 @@ def _no_store(response: Response) -> Response:
 
 
 def _error_page(status: int, message: str) -> Response:
-    hint = _HINTS.get(status, _HINTS[400] if status < 500 else _HINTS[502])
+    hint = str(_HINTS.get(status, _HINTS[400] if status < 500 else _HINTS[502]))
     html = render_template(
         "lti/dynreg_error.html", status=status, message=message, hint=hint, title=TOOL_TITLE
     )
@@ -114,13 +130,21 @@ def _read_body(response: requests.Response, *, what: str, url: str) -> bytes:
             size += len(chunk)
             if size > MAX_RESPONSE_BYTES:
                 raise PlatformFailure(
-                    f"{what} at {dynreg.redact_url(url)} is larger than "
-                    f"{MAX_RESPONSE_BYTES // 1000} KB"
+                    _(
+                        "%(what)s at %(url)s is larger than %(limit)s KB",
+                        what=what,
+                        url=dynreg.redact_url(url),
+                        limit=MAX_RESPONSE_BYTES // 1000,
+                    )
                 )
             chunks.append(chunk)
     except requests.RequestException:
         raise PlatformFailure(
-            f"{what} at {dynreg.redact_url(url)} broke off while answering"
+            _(
+                "%(what)s at %(url)s broke off while answering",
+                what=what,
+                url=dynreg.redact_url(url),
+            )
         ) from None
     return b"".join(chunks)
 
@@ -133,7 +157,7 @@ def _call(method: str, url: str, *, what: str, **kwargs: Any) -> tuple[int, byte
         )
     except requests.Timeout:
         raise PlatformFailure(
-            f"{what} at {dynreg.redact_url(url)} did not answer in time"
+            _("%(what)s at %(url)s did not answer in time", what=what, url=dynreg.redact_url(url))
         ) from None
     except requests.RequestException as exc:
         log.info(
@@ -142,7 +166,9 @@ def _call(method: str, url: str, *, what: str, **kwargs: Any) -> tuple[int, byte
             dynreg.redact_url(url),
             type(exc).__name__,
         )
-        raise PlatformFailure(f"could not connect to {what} at {dynreg.redact_url(url)}") from None
+        raise PlatformFailure(
+            _("could not connect to %(what)s at %(url)s", what=what, url=dynreg.redact_url(url))
+        ) from None
     with response:
         body = _read_body(response, what=what, url=url)
     return response.status_code, body, response.headers.get("Content-Type", "")
@@ -152,7 +178,9 @@ def _json(body: bytes, *, what: str, url: str) -> Any:
     try:
         return json.loads(body)
     except ValueError:
-        raise PlatformFailure(f"{what} at {dynreg.redact_url(url)} is not JSON") from None
+        raise PlatformFailure(
+            _("%(what)s at %(url)s is not JSON", what=what, url=dynreg.redact_url(url))
+        ) from None
 
 
 def _excerpt(body: bytes, content_type: str) -> str:
@@ -182,16 +210,21 @@ def _registration_token() -> str | None:
     if not value:
         return None
     if len(value) > MAX_REGISTRATION_TOKEN or not all(33 <= ord(c) < 127 for c in value):
-        raise ValidationError("registration_token is malformed", field="registration_token")
+        raise ValidationError(_("registration_token is malformed"), field="registration_token")
     return value
 
 
 def _fetch_configuration(url: str, *, allow_http: bool) -> dynreg.PlatformConfiguration:
-    what = "the platform's OpenID configuration"
-    status, body, _ = _call("GET", url, what=what, headers={"Accept": "application/json"})
+    what = _("the platform's OpenID configuration")
+    status, body, _type = _call("GET", url, what=what, headers={"Accept": "application/json"})
     if status != 200:
         raise PlatformFailure(
-            f"{what} at {dynreg.redact_url(url)} answered HTTP {status} (expected 200)"
+            _(
+                "%(what)s at %(url)s answered HTTP %(status)s (expected 200)",
+                what=what,
+                url=dynreg.redact_url(url),
+                status=status,
+            )
         )
     data = _json(body, what=what, url=url)
     return dynreg.parse_openid_configuration(data, config_url=url, allow_http=allow_http)
@@ -200,7 +233,7 @@ def _fetch_configuration(url: str, *, allow_http: bool) -> dynreg.PlatformConfig
 def _register_with(
     platform: dynreg.PlatformConfiguration, payload: dict[str, Any], bearer: str | None
 ) -> dynreg.RegistrationResult:
-    what = "the platform's registration endpoint"
+    what = _("the platform's registration endpoint")
     url = platform.registration_endpoint
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if bearer:
@@ -210,11 +243,27 @@ def _register_with(
     )
     if not 200 <= status < 300:
         reason = _excerpt(body, content_type)
+        if reason:
+            raise PlatformFailure(
+                _(
+                    "the platform refused the registration: %(what)s at %(url)s answered "
+                    "HTTP %(status)s (%(reason)s)",
+                    what=what,
+                    url=dynreg.redact_url(url),
+                    status=status,
+                    reason=reason,
+                )
+            )
         raise PlatformFailure(
-            f"the platform refused the registration: {what} at {dynreg.redact_url(url)} "
-            f"answered HTTP {status}" + (f" ({reason})" if reason else "")
+            _(
+                "the platform refused the registration: %(what)s at %(url)s answered "
+                "HTTP %(status)s",
+                what=what,
+                url=dynreg.redact_url(url),
+                status=status,
+            )
         )
-    data = _json(body, what=f"the answer of {what}", url=url)
+    data = _json(body, what=_("the answer of the platform's registration endpoint"), url=url)
     try:
         return dynreg.parse_registration_response(data)
     except ValidationError as exc:
@@ -224,9 +273,9 @@ def _register_with(
 def _services(scopes: list[str]) -> list[str]:
     services = []
     if any("/lti-ags/" in s for s in scopes):
-        services.append("grades (Assignment and Grade Services)")
+        services.append(_("grades (Assignment and Grade Services)"))
     if any("/lti-nrps/" in s for s in scopes):
-        services.append("course rosters (Names and Role Provisioning)")
+        services.append(_("course rosters (Names and Role Provisioning)"))
     return services
 
 
@@ -236,7 +285,7 @@ def _register(token: str) -> Response:
     org = session.get(Organization, grant.org_id)
     if org is None:
         raise dynreg.RegistrationTokenExpired(
-            "the organization this registration URL was made for no longer exists",
+            _("the organization this registration URL was made for no longer exists"),
             field="org",
         )
     allow_http = _allow_http()

@@ -66,6 +66,7 @@ from flask import (
     request,
     url_for,
 )
+from markupsafe import escape
 from pylti1p3.contrib.flask import FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from pylti1p3.contrib.flask.cookie import FlaskCookieService
 from pylti1p3.deep_link_resource import DeepLinkResource
@@ -76,6 +77,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, Unauthoriz
 
 from lti import activities, web_session
 from lti.db import get_session
+from lti.i18n import _, current_language
 from lti.platform_http import platform_session
 from lti.secrets import get_secret_box
 from lti.tool_conf import SqlAlchemyToolConf
@@ -108,13 +110,23 @@ _KEYS_LOCK = threading.Lock()
 
 
 class LaunchRefused(HTTPException):
-    """A login or launch Tandem refuses; rendered as a 4xx page by :mod:`lti.errors`."""
+    """A login or launch Tandem refuses; rendered as a 4xx page by :mod:`lti.errors`.
 
-    def __init__(self, description: str, *, code: int = 400, name: str = "Launch refused") -> None:
-        """Refuse with an HTTP status and a message for the user (no secrets in it)."""
-        super().__init__(description)
+    Raise it with texts already translated (``_("…", name=value)``): the message and the
+    title are plain strings in the request's language, and the error page escapes them.
+    """
+
+    def __init__(self, description: str, *, code: int = 400, name: str | None = None) -> None:
+        """Refuse with an HTTP status and a message for the user (no secrets in it).
+
+        Args:
+            description: What was wrong and what to do, translated.
+            code: The HTTP status (4xx, or 502 for a platform failure).
+            name: The page's title, translated; "Launch refused" by default.
+        """
+        super().__init__(str(description))
         self.code = code
-        self._title = name
+        self._title = str(name) if name is not None else _("Launch refused")
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -140,15 +152,21 @@ class CookiesBlocked(HTTPException):
     """
 
     code = 401
-    name = "Open Tandem in a new window"
 
     def __init__(self, login: Mapping[str, str]) -> None:
         """Remember the login parameters for the new-window link."""
         super().__init__(
-            "Your browser did not keep the cookie Tandem sets while opening inside the "
-            "course page (third-party cookies are blocked). Open Tandem in a new window."
+            _(
+                "Your browser did not keep the cookie Tandem sets while opening inside the "
+                "course page (third-party cookies are blocked). Open Tandem in a new window."
+            )
         )
         self.login = dict(login)
+
+    @property
+    def name(self) -> str:
+        """The page's title (translated when it is shown)."""
+        return _("Open Tandem in a new window")
 
     def get_response(self, environ: Any = None, scope: Any = None) -> Response:  # type: ignore[override]
         """The new-window page."""
@@ -352,6 +370,17 @@ class TandemOIDCLogin(FlaskOIDCLogin):
         separator = "&" if "?" in auth_login_url else "?"
         return auth_login_url + separator + urlencode(params)
 
+    def get_cookies_allowed_js_check(self) -> str:
+        """pylti1p3's cookie check page, with a title and the page's language.
+
+        pylti1p3 writes ``<html lang="en">`` and an empty ``<title>``; the texts come
+        from :func:`login` (translated and escaped there).
+        """
+        html: str = super().get_cookies_allowed_js_check()
+        title = escape(_("Opening Tandem…"))
+        html = html.replace('<html lang="en">', f'<html lang="{current_language()}">', 1)
+        return html.replace("<title></title>", f"<title>{title}</title>", 1)
+
 
 _REFETCHED: dict[str, float] = {}
 #: Platform key sets by JWKS URL with their expiry (monotonic): public keys, per process,
@@ -388,7 +417,7 @@ def _public_key(jwk: Mapping[str, Any]) -> Any:
         try:
             key = jwt.PyJWK(dict(jwk)).key
         except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
-            raise LaunchRefused("The platform published a key Tandem cannot read.") from exc
+            raise LaunchRefused(_("The platform published a key Tandem cannot read.")) from exc
         with _KEYS_LOCK:
             if len(_KEYS) > 512:
                 _KEYS.clear()
@@ -433,32 +462,39 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         """The state equals the state cookie and was issued here (single use)."""
         state = self._get_request_param("state")
         if not state or len(state) > _MAX_STATE:
-            raise LaunchRefused("The launch has no 'state'. Open Tandem again from the course.")
+            raise LaunchRefused(_("The launch has no 'state'. Open Tandem again from the course."))
         read = _read_state(state)
         if read is None:
             raise LaunchRefused(
-                "This launch did not start at this Tandem (its state is not one Tandem "
-                "issued). Open Tandem again from the course.",
+                _(
+                    "This launch did not start at this Tandem (its state is not one Tandem "
+                    "issued). Open Tandem again from the course."
+                ),
                 code=401,
-                name="Launch not recognised",
+                name=_("Launch not recognised"),
             )
         sid, params = read
         if not (isinstance(params.get("exp"), int) and params["exp"] > time.time()):
             raise LaunchRefused(
-                "This launch has expired or was already used. Open Tandem again from the course.",
+                _(
+                    "This launch has expired or was already used. Open Tandem again from the "
+                    "course."
+                ),
                 code=401,
-                name="Launch expired",
+                name=_("Launch expired"),
             )
         cookie = self._cookie_service.get_cookie(sid)
         if cookie is None and isinstance(params.get("login"), dict):
             raise CookiesBlocked(params["login"])
         if cookie != sid:
             raise LaunchRefused(
-                "This launch did not start in this browser (its state cookie is missing or "
-                "different). If your browser blocks cookies in embedded pages, open Tandem in "
-                "a new window from the course.",
+                _(
+                    "This launch did not start in this browser (its state cookie is missing or "
+                    "different). If your browser blocks cookies in embedded pages, open Tandem in "
+                    "a new window from the course."
+                ),
                 code=401,
-                name="Launch not recognised",
+                name=_("Launch not recognised"),
             )
         self._state_params = params
         return self
@@ -467,17 +503,17 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         """Three parts, decodable header and body, a size limit."""
         token = self._get_request_param("id_token")
         if not token:
-            raise LaunchRefused("The launch has no id_token.")
+            raise LaunchRefused(_("The launch has no id_token."))
         if len(token) > _MAX_TOKEN:
-            raise LaunchRefused("The id_token is too large.")
+            raise LaunchRefused(_("The id_token is too large."))
         try:
             super().validate_jwt_format()
         except LtiException as exc:
-            raise LaunchRefused("The id_token is not a readable JWT.") from exc
+            raise LaunchRefused(_("The id_token is not a readable JWT.")) from exc
         if not isinstance(self._jwt.get("body"), dict) or not isinstance(
             self._jwt.get("header"), dict
         ):
-            raise LaunchRefused("The id_token is not a readable JWT.")
+            raise LaunchRefused(_("The id_token is not a readable JWT."))
         return self
 
     def validate_registration(self) -> TandemMessageLaunch:
@@ -485,11 +521,11 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         body = self._jwt["body"]
         iss, aud = body.get("iss"), body.get("aud")
         if not isinstance(iss, str) or not iss:
-            raise LaunchRefused("The id_token has no issuer ('iss').")
+            raise LaunchRefused(_("The id_token has no issuer ('iss')."))
         if not (isinstance(aud, str) and aud) and not (
             isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud)
         ):
-            raise LaunchRefused("The id_token has no audience ('aud').")
+            raise LaunchRefused(_("The id_token has no audience ('aud')."))
         tool_conf: SqlAlchemyToolConf = self._tool_config
         deployment_id = body.get(CLAIM["deployment_id"])
         tool_conf.prefetch(
@@ -501,10 +537,12 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             super().validate_registration()
         except LtiException as exc:
             raise LaunchRefused(
-                "This platform (issuer and client id of the launch) is not registered with "
-                "Tandem, or its registration was deactivated.",
+                _(
+                    "This platform (issuer and client id of the launch) is not registered with "
+                    "Tandem, or its registration was deactivated."
+                ),
                 code=403,
-                name="Unknown platform",
+                name=_("Unknown platform"),
             ) from exc
         self.registration_row = tool_conf.registration_row(iss, self.get_client_id())
         if not self._restored and (
@@ -512,7 +550,7 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             or self._state_params.get("client_id") != self.get_client_id()
         ):
             raise LaunchRefused(
-                "The launch comes from another platform than the login it answers.", code=401
+                _("The launch comes from another platform than the login it answers."), code=401
             )
         return self
 
@@ -534,9 +572,9 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             resp = self._requests_session.get(url)
         except Exception as exc:  # requests' errors: network, timeout, TLS
             raise LaunchRefused(
-                "Tandem could not fetch the platform's public keys.",
+                _("Tandem could not fetch the platform's public keys."),
                 code=502,
-                name="Platform unreachable",
+                name=_("Platform unreachable"),
             ) from exc
         try:
             keys = resp.json() if resp.status_code == 200 else None
@@ -544,9 +582,12 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             keys = None
         if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
             raise LaunchRefused(
-                f"The platform's public keys could not be read (HTTP {resp.status_code}).",
+                _(
+                    "The platform's public keys could not be read (HTTP %(status)s).",
+                    status=resp.status_code,
+                ),
                 code=502,
-                name="Platform error",
+                name=_("Platform error"),
             )
         self.cache.set(cache_key, keys, JWKS_SECONDS)
         _remember_key_set(url, keys)
@@ -568,15 +609,18 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in ALGORITHMS:
             raise LaunchRefused(
-                f"The id_token is signed with {str(alg)[:20]!r}; LTI requires RS256.",
+                _(
+                    "The id_token is signed with %(algorithm)s; LTI requires RS256.",
+                    algorithm=repr(str(alg)[:20]),
+                ),
                 code=401,
-                name="Bad signature",
+                name=_("Bad signature"),
             )
         if not isinstance(kid, str) or not kid:
-            raise LaunchRefused("The id_token header names no key ('kid').", code=401)
+            raise LaunchRefused(_("The id_token header names no key ('kid')."), code=401)
         url = self._registration.get_key_set_url()  # type: ignore[union-attr]
         if not url:  # pragma: no cover - registrations always have a JWKS URL
-            raise LaunchRefused("The platform's registration has no JWKS URL.")
+            raise LaunchRefused(_("The platform's registration has no JWKS URL."))
         keys, cached = self._key_set(url, refresh=False)
         found = self._find_key(keys, kid, alg)
         if found is None and cached and _may_refetch(url):
@@ -584,13 +628,13 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             # most every few seconds per platform and process, so forged kids cannot make
             # Tandem flood the platform (a process-local throttle: a refused launch writes
             # nothing to the database, not even this).
-            keys, _ = self._key_set(url, refresh=True)
+            keys = self._key_set(url, refresh=True)[0]
             found = self._find_key(keys, kid, alg)
         if found is None:
             raise LaunchRefused(
-                "The id_token is signed with a key the platform does not publish.",
+                _("The id_token is signed with a key the platform does not publish."),
                 code=401,
-                name="Bad signature",
+                name=_("Bad signature"),
             )
         return _public_key(found), alg
 
@@ -607,34 +651,36 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             )
         except jwt.ExpiredSignatureError as exc:
             raise LaunchRefused(
-                "The launch has expired. Open Tandem again from the course.",
+                _("The launch has expired. Open Tandem again from the course."),
                 code=401,
-                name="Launch expired",
+                name=_("Launch expired"),
             ) from exc
         except jwt.ImmatureSignatureError as exc:
             raise LaunchRefused(
-                "The launch is dated in the future; the platform's clock may be wrong.",
+                _("The launch is dated in the future; the platform's clock may be wrong."),
                 code=401,
             ) from exc
         except jwt.InvalidSignatureError as exc:
             raise LaunchRefused(
-                "The id_token's signature is not valid.", code=401, name="Bad signature"
+                _("The id_token's signature is not valid."), code=401, name=_("Bad signature")
             ) from exc
         except jwt.InvalidTokenError as exc:
-            raise LaunchRefused(f"The id_token is not valid: {exc}.", code=401) from exc
+            raise LaunchRefused(
+                _("The id_token is not valid: %(reason)s.", reason=str(exc)), code=401
+            ) from exc
         iat = body.get("iat")
         if not isinstance(iat, int | float) or iat > time.time() + self.leeway:
             raise LaunchRefused(
-                "The launch is dated in the future; the platform's clock may be wrong.", code=401
+                _("The launch is dated in the future; the platform's clock may be wrong."), code=401
             )
         client_id = self._registration.get_client_id()  # type: ignore[union-attr]
         aud = body.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
         if client_id not in audiences:
-            raise LaunchRefused("The id_token is meant for another tool ('aud').", code=401)
+            raise LaunchRefused(_("The id_token is meant for another tool ('aud')."), code=401)
         azp = body.get("azp")
         if (azp is not None or len(audiences) > 1) and azp != client_id:
-            raise LaunchRefused("The id_token is meant for another tool ('azp').", code=401)
+            raise LaunchRefused(_("The id_token is meant for another tool ('azp')."), code=401)
         self._jwt["body"] = body
         return self
 
@@ -643,7 +689,7 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         """An approved deployment; a new one is recorded as pending and refused."""
         deployment_id = self._jwt["body"].get(CLAIM["deployment_id"])
         if not isinstance(deployment_id, str) or not deployment_id or len(deployment_id) > 255:
-            raise LaunchRefused("The launch names no deployment ('deployment_id').")
+            raise LaunchRefused(_("The launch names no deployment ('deployment_id')."))
         self.deployment_id = deployment_id
         tool_conf: SqlAlchemyToolConf = self._tool_config
         found = tool_conf.find_deployment_by_params(
@@ -658,15 +704,17 @@ class TandemMessageLaunch(FlaskMessageLaunch):
             raise DeploymentJustApproved  # the registration auto-approves: validate again
         if status is LtiDeploymentStatus.REVOKED:
             raise LaunchRefused(
-                "This Tandem placement was switched off by your organization's admin.",
+                _("This Tandem placement was switched off by your organization's admin."),
                 code=403,
-                name="Deployment revoked",
+                name=_("Deployment revoked"),
             )
         raise LaunchRefused(
-            "This Tandem placement is new and waits for approval by your organization's "
-            "Tandem admin (tandem lti approve-deployment). Try again once it is approved.",
+            _(
+                "This Tandem placement is new and waits for approval by your organization's "
+                "Tandem admin (tandem lti approve-deployment). Try again once it is approved."
+            ),
             code=403,
-            name="Waiting for approval",
+            name=_("Waiting for approval"),
         )
 
     # -- message
@@ -676,47 +724,56 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         message_type = body.get("https://purl.imsglobal.org/spec/lti/claim/message_type")
         if message_type not in MESSAGE_TYPES:
             raise LaunchRefused(
-                f"Tandem does not handle {str(message_type)[:60]!r} launches; it opens "
-                "resource links and content selection (deep linking)."
+                _(
+                    "Tandem does not handle %(message_type)s launches; it opens resource "
+                    "links and content selection (deep linking).",
+                    message_type=repr(str(message_type)[:60]),
+                )
             )
         if body.get("https://purl.imsglobal.org/spec/lti/claim/version") != "1.3.0":
-            raise LaunchRefused("Tandem speaks LTI 1.3.0; the launch names another version.")
+            raise LaunchRefused(_("Tandem speaks LTI 1.3.0; the launch names another version."))
         sub = body.get("sub")
         if not isinstance(sub, str) or not sub.strip():
             raise LaunchRefused(
-                "The launch does not say who you are ('sub'). Log in to the course and open "
-                "Tandem again.",
+                _(
+                    "The launch does not say who you are ('sub'). Log in to the course and open "
+                    "Tandem again."
+                ),
                 code=401,
             )
         roles = body.get(CLAIM["roles"])
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-            raise LaunchRefused("The launch has no list of roles.")
+            raise LaunchRefused(_("The launch has no list of roles."))
         target = body.get("https://purl.imsglobal.org/spec/lti/claim/target_link_uri")
         if not _on_base_url(target):
             raise LaunchRefused(
-                "The launch points to an address that is not this Tandem ('target_link_uri').",
+                _("The launch points to an address that is not this Tandem ('target_link_uri')."),
                 code=400,
             )
         for claim in ("context", "custom", "launch_presentation", "lis", "ags", "nrps"):
             value = body.get(CLAIM[claim])
             if value is not None and not isinstance(value, dict):
-                raise LaunchRefused(f"The launch's '{CLAIM[claim]}' claim is not an object.")
+                raise LaunchRefused(
+                    _("The launch's '%(claim)s' claim is not an object.", claim=CLAIM[claim])
+                )
         if message_type == "LtiResourceLinkRequest":
             link = body.get(CLAIM["resource_link"])
             if not isinstance(link, dict) or not isinstance(link.get("id"), str) or not link["id"]:
-                raise LaunchRefused("The launch names no resource link ('resource_link.id').")
+                raise LaunchRefused(_("The launch names no resource link ('resource_link.id')."))
         else:
             settings = body.get(DL_SETTINGS)
             if not isinstance(settings, dict) or not _is_url(settings.get("deep_link_return_url")):
                 raise LaunchRefused(
-                    "The content-selection launch has no return URL ('deep_linking_settings')."
+                    _("The content-selection launch has no return URL ('deep_linking_settings').")
                 )
         try:
             super().validate_message()
         except LtiException as exc:
-            raise LaunchRefused(f"The launch is incomplete: {exc}.") from exc
+            raise LaunchRefused(
+                _("The launch is incomplete: %(reason)s.", reason=str(exc))
+            ) from exc
         except (AttributeError, TypeError, ValueError) as exc:
-            raise LaunchRefused("The launch's claims are malformed.") from exc
+            raise LaunchRefused(_("The launch's claims are malformed.")) from exc
         return self
 
     # -- nonce
@@ -725,15 +782,17 @@ class TandemMessageLaunch(FlaskMessageLaunch):
         nonce = self._jwt["body"].get("nonce")
         if not isinstance(nonce, str) or not nonce or nonce != self._state_params.get("nonce"):
             raise LaunchRefused(
-                "The launch does not answer Tandem's login (nonce mismatch).", code=401
+                _("The launch does not answer Tandem's login (nonce mismatch)."), code=401
             )
         used = "nonce-used:" + hashlib.sha256(nonce.encode()).hexdigest()
         if not self.cache.add_if_absent(used, True, NONCE_SECONDS):
             raise LaunchRefused(
-                "This launch has expired or was already used (replayed nonce). Open Tandem "
-                "again from the course.",
+                _(
+                    "This launch has expired or was already used (replayed nonce). Open Tandem "
+                    "again from the course."
+                ),
                 code=401,
-                name="Launch expired",
+                name=_("Launch expired"),
             )
         return self
 
@@ -801,10 +860,12 @@ def login() -> Response:
     params = _params()
     for name in ("iss", "login_hint", "target_link_uri"):
         if not params.get(name):
-            raise LaunchRefused(f"The login request lacks '{name}'. Open Tandem from the course.")
+            raise LaunchRefused(
+                _("The login request lacks '%(name)s'. Open Tandem from the course.", name=name)
+            )
     if not _on_base_url(params.get("target_link_uri")):
         raise LaunchRefused(
-            "The login asks to open an address that is not this Tandem ('target_link_uri')."
+            _("The login asks to open an address that is not this Tandem ('target_link_uri').")
         )
     flask_request = TandemRequest()
     oidc = TandemOIDCLogin(
@@ -814,20 +875,26 @@ def login() -> Response:
         launch_data_storage=_storage(),
     )
     if request.headers.get("Sec-Fetch-Dest") == "iframe":
+        # pylti1p3 pastes these into its page as they are: escape the translations.
         oidc.enable_check_cookies(
-            main_msg="Your browser blocks the cookies Tandem needs inside the course page.",
-            click_msg="Open Tandem in a new window",
-            loading_msg="Opening Tandem…",
+            main_msg=str(
+                escape(_("Your browser blocks the cookies Tandem needs inside the course page."))
+            ),
+            click_msg=str(escape(_("Open Tandem in a new window"))),
+            loading_msg=str(escape(_("Opening Tandem…"))),
         )
     try:
         response: Response = oidc.redirect(launch_url())
     except OIDCException as exc:
         raise LaunchRefused(
-            "This platform is not registered with Tandem (or the login request is "
-            f"incomplete: {exc}). An admin registers it with 'tandem lti add-platform' or a "
-            "registration URL.",
+            _(
+                "This platform is not registered with Tandem (or the login request is "
+                "incomplete: %(reason)s). An admin registers it with 'tandem lti "
+                "add-platform' or a registration URL.",
+                reason=str(exc),
+            ),
             code=400,
-            name="Unknown platform",
+            name=_("Unknown platform"),
         ) from exc
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -845,7 +912,7 @@ def launch() -> Response:
             message_launch = _message_launch(flask_request)
             message_launch.validate()
     except LtiException as exc:
-        raise LaunchRefused(f"The launch is not valid: {exc}.") from exc
+        raise LaunchRefused(_("The launch is not valid: %(reason)s.", reason=str(exc))) from exc
     body = message_launch._jwt["body"]
     registration = message_launch.registration_row
     assert registration is not None  # noqa: S101 (validated above)
@@ -860,9 +927,9 @@ def launch() -> Response:
         ActorRole.ADMIN,
     ):
         raise LaunchRefused(
-            "Only teachers and administrators of the course can add Tandem activities.",
+            _("Only teachers and administrators of the course can add Tandem activities."),
             code=403,
-            name="Not allowed",
+            name=_("Not allowed"),
         )
     try:
         accepted = accept_launch(
@@ -873,7 +940,9 @@ def launch() -> Response:
             activity=activity.key if activity else None,
         )
     except PluginError as exc:
-        raise LaunchRefused(exc.message, code=exc.status_code, name="Cannot open Tandem") from exc
+        raise LaunchRefused(
+            exc.message, code=exc.status_code, name=_("Cannot open Tandem")
+        ) from exc
     presentation = body.get(CLAIM["launch_presentation"])
     locale = body.get("locale") or (
         presentation.get("locale") if isinstance(presentation, Mapping) else None
@@ -909,7 +978,7 @@ def _picker(response: Response, ws: web_session.WebSession, body: Mapping[str, A
     settings = settings if isinstance(settings, Mapping) else {}
     accept_types = settings.get("accept_types") or ["ltiResourceLink"]
     if "ltiResourceLink" not in accept_types:
-        raise LaunchRefused("The platform does not accept links here (accept_types).")
+        raise LaunchRefused(_("The platform does not accept links here (accept_types)."))
     open_programs = [
         p
         for p in programs.list_programs(get_session(), org_id=ws.org_id)
@@ -934,18 +1003,18 @@ def deep_link() -> Response:
     ws = web_session.require()
     web_session.check_csrf(ws)
     if not ws.is_coordinator or not ws.launch_id:
-        raise Forbidden("Only a content-selection launch by a teacher can add activities.")
+        raise Forbidden(_("Only a content-selection launch by a teacher can add activities."))
     program_raw = request.form.get("program", "")
     if not (program_raw.isdigit() and len(program_raw) < 10):
-        raise BadRequest("Choose a program for the activities.")
+        raise BadRequest(_("Choose a program for the activities."))
     try:
         program = programs.get_program(get_session(), org_id=ws.org_id, program_id=int(program_raw))
     except NotFound as exc:
-        raise BadRequest("Choose a program for the activities.") from exc
+        raise BadRequest(_("Choose a program for the activities.")) from exc
     picked = [activities.by_key(k) for k in request.form.getlist("activity")]
     chosen = [a for a in picked if a is not None]
     if not chosen:
-        raise BadRequest("Choose at least one activity.")
+        raise BadRequest(_("Choose at least one activity."))
     flask_request = TandemRequest()
     try:
         message_launch = TandemMessageLaunch.from_cache(
@@ -965,7 +1034,7 @@ def deep_link() -> Response:
         html = message_launch.get_deep_link().output_response_form(resources)
     except LtiException as exc:
         raise Unauthorized(
-            "The content selection has expired. Start it again from the course."
+            _("The content selection has expired. Start it again from the course.")
         ) from exc
     audit.record(
         get_session(),
@@ -985,14 +1054,16 @@ def _resource(activity: activities.Activity, program: Program) -> DeepLinkResour
     resource = (
         DeepLinkResource()
         .set_url(launch_url())
-        .set_title(f"{activity.title} ({program.name})"[:250])
+        .set_title(
+            _("%(activity)s (%(program)s)", activity=activity.title, program=program.name)[:250]
+        )
         .set_custom_params({"activity": activity.key, "program": str(program.id)})
     )
     if activity.graded:
         resource.set_lineitem(
             LineItem()
             .set_score_maximum(100)
-            .set_label(f"Reverse mentoring completion: {program.name}"[:250])
+            .set_label(_("Reverse mentoring completion: %(program)s", program=program.name)[:250])
             .set_resource_id(f"tandem-program-{program.id}")
             .set_tag("completion")
         )

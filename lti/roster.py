@@ -21,6 +21,7 @@ from werkzeug.exceptions import BadGateway, BadRequest, Forbidden
 
 from lti import web_session
 from lti.db import get_session
+from lti.i18n import _
 from lti.platform_http import platform_session
 from lti.secrets import get_secret_box
 from lti.tool_conf import SqlAlchemyToolConf
@@ -48,43 +49,48 @@ def fetch_members(registration: LtiRegistration, url: str) -> list[dict[str, Any
     tool_conf = SqlAlchemyToolConf(get_session(), get_secret_box())
     reg = tool_conf.find_registration_by_params(registration.issuer, registration.client_id)
     if reg is None:
-        raise BadRequest("The platform registration of this course is no longer active.")
+        raise BadRequest(_("The platform registration of this course is no longer active."))
     http = platform_session()
     connector = ServiceConnector(reg, requests_session=http)
     try:
         token = connector.get_access_token([NRPS_SCOPE])
     except LtiServiceException as exc:
         raise BadGateway(
-            "The platform refused Tandem a roster token. Check that the tool has the "
-            "'Names and Role Provisioning' service enabled."
+            _(
+                "The platform refused Tandem a roster token. Check that the tool has the "
+                "'Names and Role Provisioning' service enabled."
+            )
         ) from exc
     except Exception as exc:  # network errors, timeouts, bad JSON
-        raise BadGateway("Tandem could not reach the platform for a roster token.") from exc
+        raise BadGateway(_("Tandem could not reach the platform for a roster token.")) from exc
     members: list[dict[str, Any]] = []
     next_url: str | None = url
     pages = 0
     while next_url:
         pages += 1
         if pages > MAX_PAGES:
-            raise BadGateway("The platform's roster has more pages than Tandem reads.")
+            raise BadGateway(_("The platform's roster has more pages than Tandem reads."))
         try:
             resp = http.get(
                 next_url,
                 headers={"Authorization": f"Bearer {token}", "Accept": NRPS_MEDIA_TYPE},
             )
         except Exception as exc:  # network errors and timeouts
-            raise BadGateway("Tandem could not reach the platform to read the roster.") from exc
+            raise BadGateway(_("Tandem could not reach the platform to read the roster.")) from exc
         if resp.status_code != 200:
             raise BadGateway(
-                f"The platform answered the roster request with HTTP {resp.status_code}."
+                _(
+                    "The platform answered the roster request with HTTP %(status)s.",
+                    status=resp.status_code,
+                )
             )
         try:
             body = resp.json()
         except ValueError as exc:
-            raise BadGateway("The platform's roster is not JSON.") from exc
+            raise BadGateway(_("The platform's roster is not JSON.")) from exc
         page = body.get("members") if isinstance(body, dict) else None
         if not isinstance(page, list):
-            raise BadGateway("The platform's roster has no list of members.")
+            raise BadGateway(_("The platform's roster has no list of members."))
         members.extend(m for m in page if isinstance(m, dict))
         next_url = resp.links.get("next", {}).get("url")
     log.info("roster: %d members in %d page(s)", len(members), pages)
@@ -97,17 +103,19 @@ def import_roster(program_id: int) -> str:
     ws = web_session.require()
     web_session.check_csrf(ws)
     if not ws.is_coordinator:
-        raise Forbidden("Only coordinators import course rosters.")
+        raise Forbidden(_("Only coordinators import course rosters."))
     session = get_session()
     link = session.get(LtiLink, ws.link_id) if ws.link_id else None
     if link is None or link.org_id != ws.org_id or not link.memberships_url:
         raise BadRequest(
-            "This launch carries no course roster (the platform did not offer Names and "
-            "Role Provisioning). Open Tandem from the course with the service enabled."
+            _(
+                "This launch carries no course roster (the platform did not offer Names and "
+                "Role Provisioning). Open Tandem from the course with the service enabled."
+            )
         )
     registration = session.get(LtiRegistration, link.registration_id)
     if registration is None or not registration.active:
-        raise BadRequest("The platform registration of this course is no longer active.")
+        raise BadRequest(_("The platform registration of this course is no longer active."))
     members = fetch_members(registration, link.memberships_url)
     result = import_members(
         session,

@@ -28,6 +28,7 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest, Unauthorized
 
 from lti.db import get_session
+from lti.i18n import _
 from plugin.access import Actor, ActorRole
 from plugin.services.lti_cache import LtiCache
 
@@ -191,8 +192,10 @@ def require() -> WebSession:
     ws = current()
     if ws is None:
         raise Unauthorized(
-            "Your Tandem session has ended or was never started. Open Tandem again from "
-            "your course page."
+            _(
+                "Your Tandem session has ended or was never started. Open Tandem again from "
+                "your course page."
+            )
         )
     return ws
 
@@ -214,7 +217,7 @@ def check_csrf(ws: WebSession) -> None:
     sent = request.form.get("csrf_token", "")
     if not sent or not hmac.compare_digest(sent, ws.csrf):
         raise BadRequest(
-            "This form has expired or did not come from Tandem. Reload the page and try again."
+            _("This form has expired or did not come from Tandem. Reload the page and try again.")
         )
 
 
