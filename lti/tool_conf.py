@@ -15,12 +15,15 @@ Build one per request: ``SqlAlchemyToolConf(get_session(), get_secret_box())``.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+from pylti1p3.actions import Action
 from pylti1p3.deployment import Deployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
@@ -83,6 +86,37 @@ class _LazyKeyRegistration(Registration):
         """The current tool key's public PEM (read on first use)."""
         self._load_keys()
         return super().get_tool_public_key()
+
+
+#: Registrations as an OIDC login needs them, per process, for a few seconds: a login only
+#: redirects to the platform (it grants nothing — the launch looks the registration up
+#: again, uncached), so a burst of logins costs no database round trip. Cleared whenever
+#: this process writes a registration; another host's change is seen within the TTL.
+LOGIN_MEMO_SECONDS = 10.0
+_LOGIN_MEMO: dict[tuple[str, str | None], tuple[float, dict[str, Any]]] = {}
+_LOGIN_MEMO_LOCK = threading.Lock()
+
+
+def clear_login_memo() -> None:
+    """Forget the registrations remembered for logins (after a registration changed)."""
+    with _LOGIN_MEMO_LOCK:
+        _LOGIN_MEMO.clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _registration_flushed(session: Session, _context: Any) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, LtiRegistration):
+            clear_login_memo()
+            return
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _registration_statement(state: Any) -> None:
+    if (state.is_update or state.is_delete) and any(
+        getattr(m, "class_", None) is LtiRegistration for m in state.all_mappers
+    ):
+        clear_login_memo()
 
 
 class SqlAlchemyToolConf(ToolConfAbstract[Any]):
@@ -163,6 +197,8 @@ class SqlAlchemyToolConf(ToolConfAbstract[Any]):
         The tool keys are read when something signs with them (and the first one is
         created then if there is none yet, a write in the request's session).
         """
+        if kwargs.get("action") == Action.OIDC_LOGIN:
+            return self.find_registration_for_login(iss, client_id)
         row = self.registration_row(iss, client_id)
         if row is None:
             return None
@@ -174,6 +210,39 @@ class SqlAlchemyToolConf(ToolConfAbstract[Any]):
         reg.set_auth_token_url(row.auth_token_url)
         reg.set_auth_audience(row.auth_audience)  # type: ignore[arg-type]
         reg.set_key_set_url(row.jwks_url)
+        reg.set_key_set(None)
+        return reg
+
+    def find_registration_for_login(self, iss: str, client_id: str | None) -> Registration | None:
+        """The registration an OIDC login redirects with, from the per-process memo if fresh."""
+        key = (iss, client_id)
+        now = time.monotonic()
+        with _LOGIN_MEMO_LOCK:
+            hit = _LOGIN_MEMO.get(key)
+        if hit is not None and hit[0] > now:
+            fields = hit[1]
+        else:
+            row = self.registration_row(iss, client_id)
+            if row is None:
+                return None
+            fields = {
+                "client_id": row.client_id,
+                "auth_login_url": row.auth_login_url,
+                "auth_token_url": row.auth_token_url,
+                "auth_audience": row.auth_audience,
+                "jwks_url": row.jwks_url,
+            }
+            with _LOGIN_MEMO_LOCK:
+                if len(_LOGIN_MEMO) > 1024:
+                    _LOGIN_MEMO.clear()
+                _LOGIN_MEMO[key] = (now + LOGIN_MEMO_SECONDS, fields)
+        reg = _LazyKeyRegistration(self)
+        reg.set_issuer(iss)
+        reg.set_client_id(fields["client_id"])
+        reg.set_auth_login_url(fields["auth_login_url"])
+        reg.set_auth_token_url(fields["auth_token_url"])
+        reg.set_auth_audience(fields["auth_audience"])
+        reg.set_key_set_url(fields["jwks_url"])
         reg.set_key_set(None)
         return reg
 

@@ -214,3 +214,6 @@ def _fresh_platform_key_memo() -> None:
 
     launch_module._KEY_SETS.clear()
     launch_module._REFETCHED.clear()
+    from lti import tool_conf
+
+    tool_conf.clear_login_memo()

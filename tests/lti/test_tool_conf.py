@@ -6,9 +6,11 @@ from typing import Any
 
 import jwt
 import pytest
+from pylti1p3.actions import Action
 from pylti1p3.deployment import Deployment
 from pylti1p3.registration import Registration
 from pylti1p3.tool_config.abstract import ToolConfAbstract
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from lti.tool_conf import SqlAlchemyToolConf
@@ -168,3 +170,34 @@ def test_get_jwks_has_all_published_keys_wrapped_once(
     assert first.kid not in kids
     assert len(kids) == 2
     assert conf.get_jwks(ISS, "client-1") == jwks
+
+
+def test_logins_reuse_the_registration_for_a_few_seconds(
+    add: Any, db_session: Session, org: Organization
+) -> None:
+    reg = add()
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    first = SqlAlchemyToolConf(db_session, BOX)
+    found = first.find_registration_by_params(ISS, "client-1", action=Action.OIDC_LOGIN)
+    assert found is not None
+    assert found.get_auth_login_url() == f"{ISS}/mod/lti/auth.php?c=client-1"
+    engine = db_session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        again = SqlAlchemyToolConf(db_session, BOX)
+        assert again.find_registration_by_params(ISS, "client-1", action=Action.OIDC_LOGIN)
+        assert statements == []  # no database round trip for the second login
+        # A launch never uses the memo.
+        assert again.find_registration_by_params(ISS, "client-1") is not None
+        assert statements != []
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # Deactivating the registration here forgets it at once.
+    regs.deactivate_platform(db_session, org_id=org.id, registration_id=reg.id, actor="t")
+    db_session.flush()
+    later = SqlAlchemyToolConf(db_session, BOX)
+    assert later.find_registration_by_params(ISS, "client-1", action=Action.OIDC_LOGIN) is None
