@@ -23,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/tandem db upgrade
 	$(BIN)/tandem demo seed --org demo --people 2000 --seed 7 --if-empty
 	@case "$${TANDEM_DEV_PLATFORM:-1}" in 0|false|False) ;; *) TANDEM_DEV_PLATFORM=1 TANDEM_BASE_URL=$${TANDEM_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/tandem demo hris --org demo;; esac
-	@case "$${TANDEM_DEV_PLATFORM:-1}" in 0|false|False) ;; *) echo "Development LTI platform: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/platform (launch Tandem as a demo junior, senior or coordinator)"; echo "Demo SuccessFactors: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/successfactors (in another shell: .venv/bin/tandem sync demo-sf)";; esac
+	@case "$${TANDEM_DEV_PLATFORM:-1}" in 0|false|False) ;; *) echo "Development LTI platform: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/platform (launch Tandem as a demo junior, senior, coordinator or HR admin)"; echo "Demo SuccessFactors: $${TANDEM_BASE_URL:-http://$(HOST):$(PORT)}/dev/successfactors (in another shell: .venv/bin/tandem sync demo-sf)";; esac
 	TANDEM_DEV_PLATFORM=$${TANDEM_DEV_PLATFORM:-1} TANDEM_BASE_URL=$${TANDEM_BASE_URL:-http://$(HOST):$(PORT)} $(BIN)/tandem serve --host $(HOST) --port $(PORT)
 
 ## test: venv, install with dev extras, lint, type-check, import contracts, tests
