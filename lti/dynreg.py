@@ -39,7 +39,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from lti.db import get_session
-from lti.i18n import _, lazy_gettext
+from lti.i18n import _, error_text, lazy_gettext
 from lti.lti_views import CLAIMS, CUSTOM_PARAMETERS, SCOPES, TOOL_DESCRIPTION, TOOL_TITLE
 from lti.platform_http import platform_session
 from plugin.errors import PluginError, ValidationError
@@ -332,7 +332,7 @@ def register(token: str) -> Response:
     try:
         return _register(token)
     except PluginError as exc:
-        return _error_page(exc.status_code, exc.message)
+        return _error_page(exc.status_code, error_text(exc))
     except PlatformFailure as exc:
         return _error_page(exc.status_code, exc.message)
     except HTTPException as exc:

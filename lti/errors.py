@@ -20,7 +20,7 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
-from lti.i18n import _, lazy_gettext
+from lti.i18n import _, error_text, lazy_gettext
 from plugin.errors import PluginError
 
 __all__ = ["init_app"]
@@ -78,10 +78,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(PluginError)
     def plugin_error(exc: PluginError) -> tuple[Response | str, int]:
         if _wants_json():
-            return _respond(exc.status_code, type(exc).__name__, exc.message)
+            return _respond(exc.status_code, type(exc).__name__, error_text(exc))
         # People read "403 – Forbidden", not the exception's class name.
         return _respond(
-            exc.status_code, HTTP_STATUS_CODES.get(exc.status_code) or _("Error"), exc.message
+            exc.status_code, HTTP_STATUS_CODES.get(exc.status_code) or _("Error"), error_text(exc)
         )
 
     @app.errorhandler(HTTPException)

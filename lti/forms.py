@@ -27,6 +27,7 @@ from marshmallow import ValidationError as SchemaError
 from werkzeug.datastructures import MultiDict
 
 from lti import web_session
+from lti.i18n import error_text
 from plugin.errors import PluginError
 
 __all__ = ["Form", "FormSchema", "parse"]
@@ -72,7 +73,7 @@ class Form:
     def fail(self, exc: PluginError) -> Form:
         """Record a domain refusal on its field (or on the whole form) and return self."""
         self.errors.setdefault(exc.field if exc.field in self.values else "_form", []).append(
-            exc.message
+            error_text(exc)
         )
         self.data = {}
         return self

@@ -30,10 +30,13 @@ from flask_babel import gettext as _gettext
 from flask_babel import lazy_gettext as _lazy_gettext
 from flask_babel import ngettext as _ngettext
 
+from plugin.errors import PluginError
+
 __all__ = [
     "LANGUAGES",
     "_",
     "current_language",
+    "error_text",
     "init_app",
     "language_of",
     "lazy_gettext",
@@ -76,6 +79,11 @@ def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
 def lazy_gettext(message: str, **variables: Any) -> Any:
     """A translation looked up when the text is used (for texts defined at import time)."""
     return _lazy_gettext(message, **variables)
+
+
+def error_text(exc: PluginError) -> str:
+    """A core error's message in the page's language (its English text when untranslated)."""
+    return exc.render(_gettext)
 
 
 def init_app(app: Flask) -> None:

@@ -77,7 +77,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, HTTPException, Unauthoriz
 
 from lti import activities, web_session
 from lti.db import get_session
-from lti.i18n import _, current_language
+from lti.i18n import _, current_language, error_text
 from lti.platform_http import platform_session
 from lti.secrets import get_secret_box
 from lti.tool_conf import SqlAlchemyToolConf
@@ -941,7 +941,7 @@ def launch() -> Response:
         )
     except PluginError as exc:
         raise LaunchRefused(
-            exc.message, code=exc.status_code, name=_("Cannot open Tandem")
+            error_text(exc), code=exc.status_code, name=_("Cannot open Tandem")
         ) from exc
     presentation = body.get(CLAIM["launch_presentation"])
     locale = body.get("locale") or (

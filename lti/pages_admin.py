@@ -73,7 +73,7 @@ from lti.connectors import build_source, get_connectors
 from lti.db import get_engine, get_session
 from lti.dynreg import registration_url as build_registration_url
 from lti.forms import Form, FormSchema
-from lti.i18n import _
+from lti.i18n import _, error_text
 from lti.secrets import get_secret_box
 from lti.sinks import get_sinks
 from lti.web_session import WebSession
@@ -803,7 +803,7 @@ def test_connection(name: str) -> tuple[str, int]:
     try:
         source = build_source(current_app._get_current_object(), db, connection)  # type: ignore[attr-defined]
     except PluginError as exc:
-        test = {"ok": False, "kind": "config", "status": None, "message": exc.message}
+        test = {"ok": False, "kind": "config", "status": None, "message": error_text(exc)}
         return _connection_page(ws, connection, test=test)
     db.rollback()  # hold no transaction while the HRIS answers
     started = time.monotonic()
@@ -816,7 +816,7 @@ def test_connection(name: str) -> tuple[str, int]:
             "ok": False,
             "kind": kind,
             "status": exc.status,
-            "message": exc.message,
+            "message": error_text(exc),
             "retry_after": int(retry) if isinstance(retry, int | float) and retry > 0 else None,
         }
     else:
@@ -921,7 +921,7 @@ def _run_in_background(
             progress=writer,
         )
     except PluginError as exc:  # refused before it started (running, paused …)
-        error = exc.message
+        error = error_text(exc)
     except Exception as exc:  # a bug or the database: the core marked the run failed
         log.error("background sync of connection %s stopped: %s", connection_id, type(exc).__name__)
         error = "The sync stopped because of an error on Tandem's side; see the server log."

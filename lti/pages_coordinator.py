@@ -53,7 +53,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from lti import pages, web_session
 from lti.db import get_session
 from lti.forms import Form, FormSchema, parse
-from lti.i18n import _, current_language, ngettext
+from lti.i18n import _, current_language, error_text, ngettext
 from lti.web_session import WebSession
 from plugin.access import Actor, is_coordinator
 from plugin.errors import (
@@ -423,7 +423,7 @@ def _fail(
     messages: Mapping[tuple[type[PluginError], str | None], str] | None = None,
 ) -> int:
     """Show a refusal of the core on its field (translated where the page knows the case)."""
-    text = exc.message
+    text = error_text(exc)
     for (kind, name), message in (messages or {}).items():
         if isinstance(exc, kind) and exc.field == name:
             text = message

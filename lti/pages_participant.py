@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from lti import pages, web_session
 from lti.db import get_session
 from lti.forms import Form, FormSchema, parse
-from lti.i18n import _, lazy_gettext, ngettext
+from lti.i18n import _, error_text, lazy_gettext, ngettext
 from lti.web_session import WebSession
 from plugin.access import Actor
 from plugin.errors import NotFound, PermissionDenied, PluginError
@@ -332,7 +332,7 @@ def _fail(form: Form, exc: PluginError, aliases: Mapping[str, str] | None = None
     """Show a service's refusal beside its field (``aliases`` maps core → form names)."""
     name = (aliases or {}).get(exc.field or "", exc.field or "")
     if name in form.values or name in (aliases or {}).values():
-        form.errors.setdefault(name, []).append(exc.message)
+        form.errors.setdefault(name, []).append(error_text(exc))
         form.data = {}
         return form
     return form.fail(exc)
@@ -351,7 +351,7 @@ def _refused(db: Session, form: Form, exc: PluginError, **aliases: str) -> tuple
     db.rollback()
     if exc.status_code == 400:
         return exc.status_code, _fail(form, exc, aliases)
-    g.participant_refusal = exc.message
+    g.participant_refusal = error_text(exc)
     return exc.status_code, None
 
 

@@ -18,7 +18,11 @@ Tree::
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 __all__ = [
+    "N_",
     "ConflictError",
     "ConnectorAuthError",
     "ConnectorDataError",
@@ -34,21 +38,51 @@ __all__ = [
 ]
 
 
+def N_(message: str) -> str:
+    """Mark a message for translation without translating it (the core speaks English).
+
+    The web layer translates an error's :attr:`PluginError.template` into the page's language
+    and fills in :attr:`PluginError.params`; the catalogue picks the marked messages up.
+    """
+    return message
+
+
 class PluginError(Exception):
-    """Base of every error the core raises on purpose; its message is safe to show."""
+    """Base of every error the core raises on purpose; its message is safe to show.
+
+    A message with ``%(name)s`` placeholders takes its values as keyword arguments, so the web
+    layer can translate the template and fill the values in (the values are not translated)::
+
+        raise PermissionDenied(N_("only the members of tandem %(tandem)s may see it"), tandem=7)
+    """
 
     status_code = 400
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None, **params: Any) -> None:
         """Create the error.
 
         Args:
-            message: What was wrong, in words a user can act on.
+            message: What was wrong, in words a user can act on (English); with
+                ``%(name)s`` placeholders when ``params`` are given.
             field: The input field at fault, when there is one.
+            **params: The values of the message's placeholders.
         """
-        super().__init__(message)
-        self.message = message
+        text = message % params if params else message
+        super().__init__(text)
+        self.message = text
+        self.template = message
+        self.params = params
         self.field = field
+
+    def render(self, translate: Callable[[str], str]) -> str:
+        """The message in another language: ``translate`` maps the English template."""
+        translated = translate(self.template)
+        if not self.params:
+            return translated
+        try:
+            return translated % self.params
+        except (KeyError, ValueError, TypeError):  # a broken translation: stay readable
+            return self.message
 
 
 class NotFound(PluginError):
