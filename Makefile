@@ -59,6 +59,6 @@ bench-sync: $(STAMP)
 
 ## translations: extract the pages' messages, update the German catalogue, compile it
 translations: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --sort-output --no-location -o lti/translations/messages.pot .
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k N_ --sort-output --no-location -o lti/translations/messages.pot .
 	$(BIN)/pybabel update -i lti/translations/messages.pot -d lti/translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -d lti/translations

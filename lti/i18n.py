@@ -2,8 +2,10 @@
 
 The language of a page is, in order: the locale of the LTI launch kept in the browser
 session (``de-DE`` → German), else the browser's ``Accept-Language`` (error pages, the
-development platform), else English. Catalogues live in ``lti/translations``; the source
-language is English, so an untranslated message shows in English, never as a key.
+development platform), else English. The core's refusal messages are English templates
+marked with :func:`plugin.errors.N_`; :func:`error_text` shows them translated. Catalogues
+live in ``lti/translations``; the source language is English, so an untranslated message
+shows in English, never as a key.
 
 Use :func:`_` (``gettext`` with ``%(name)s`` placeholders) in Python, ``{{ _('…') }}`` in
 templates (Flask-Babel's Jinja extension, new-style: variables are escaped), and
@@ -11,7 +13,7 @@ templates (Flask-Babel's Jinja extension, new-style: variables are escaped), and
 
 Maintaining the catalogues (``make translations``)::
 
-    pybabel extract -F babel.cfg -k lazy_gettext -o lti/translations/messages.pot .
+    pybabel extract -F babel.cfg -k lazy_gettext -k N_ -o lti/translations/messages.pot .
     pybabel update -i lti/translations/messages.pot -d lti/translations
     # translate lti/translations/de/LC_MESSAGES/messages.po, then
     pybabel compile -d lti/translations

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.errors import PermissionDenied
+from plugin.errors import N_, PermissionDenied
 from plugin.models import ProgramCoordinator, Tandem, TandemMember
 
 __all__ = [
@@ -78,6 +78,13 @@ class Actor:
         return cls(org_id, ActorRole.ADMIN, label, person_id)
 
 
+#: The refusal per kind of object, whole sentences so that each translates as one.
+_OTHER_ORG = {
+    "object": N_("this object belongs to another organization"),
+    "program": N_("this program belongs to another organization"),
+}
+
+
 def require_org(actor: Actor, org_id: int, what: str = "object") -> None:
     """Refuse anything from another organization (reported as not found elsewhere).
 
@@ -85,7 +92,12 @@ def require_org(actor: Actor, org_id: int, what: str = "object") -> None:
         PermissionDenied: ``org_id`` is not the actor's organization.
     """
     if actor.org_id != org_id:
-        raise PermissionDenied(f"this {what} belongs to another organization", field=what)
+        template = _OTHER_ORG.get(what)
+        if template is not None:
+            raise PermissionDenied(template, field=what)
+        raise PermissionDenied(
+            N_("this %(what)s belongs to another organization"), field=what, what=what
+        )
 
 
 def require_person(actor: Actor) -> int:
@@ -96,7 +108,7 @@ def require_person(actor: Actor) -> int:
     """
     if actor.person_id is None:
         raise PermissionDenied(
-            "this action is for a participant; say which person acts", field="person"
+            N_("this action is for a participant; say which person acts"), field="person"
         )
     return actor.person_id
 
@@ -128,7 +140,9 @@ def require_coordinator(session: Session, actor: Actor, program_id: int) -> None
     """
     if not is_coordinator(session, actor, program_id):
         raise PermissionDenied(
-            f"only a coordinator of program {program_id} may do this", field="program"
+            N_("only a coordinator of program %(program)s may do this"),
+            field="program",
+            program=program_id,
         )
 
 
@@ -151,6 +165,8 @@ def require_member(tandem: Tandem, actor: Actor) -> TandemMember:
     member = member_of(tandem, actor)
     if member is None:
         raise PermissionDenied(
-            f"only the members of tandem {tandem.id} may do this", field="tandem"
+            N_("only the members of tandem %(tandem)s may do this"),
+            field="tandem",
+            tandem=tandem.id,
         )
     return member

@@ -15,14 +15,14 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from plugin.errors import SecretError, ValidationError
+from plugin.errors import N_, SecretError, ValidationError
 
 __all__ = ["HKDF_INFO", "SecretBox"]
 
 #: The HKDF context of the secrets key; a new version means a new key (and re-encryption).
 HKDF_INFO = b"tandem-secrets-v1"
 
-DECRYPT_FAILED = "cannot decrypt: TANDEM_SECRET_KEY changed or the value was tampered with"
+DECRYPT_FAILED = N_("cannot decrypt: TANDEM_SECRET_KEY changed or the value was tampered with")
 
 
 class SecretBox:
@@ -47,7 +47,7 @@ class SecretBox:
             ValidationError: The secret key is empty.
         """
         if not secret_key:
-            raise ValidationError("the secret key must not be empty (TANDEM_SECRET_KEY)")
+            raise ValidationError(N_("the secret key must not be empty (TANDEM_SECRET_KEY)"))
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=HKDF_INFO).derive(
             secret_key.encode("utf-8")
         )

@@ -79,8 +79,13 @@ class PluginError(Exception):
         translated = translate(self.template)
         if not self.params:
             return translated
+        # A wrapped error (e.g. "the platform's answer: %(problem)s") is shown translated too.
+        params = {
+            k: v.render(translate) if isinstance(v, PluginError) else v
+            for k, v in self.params.items()
+        }
         try:
-            return translated % self.params
+            return translated % params
         except (KeyError, ValueError, TypeError):  # a broken translation: stay readable
             return self.message
 

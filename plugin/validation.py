@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin.errors import ValidationError
+from plugin.errors import N_, ValidationError
 
 __all__ = ["required_text", "text", "whole_number"]
 
@@ -25,7 +25,11 @@ def whole_number(value: Any, lo: int, hi: int, *, field: str, what: str | None =
     """
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ValidationError(
-            f"{what or field} must be a whole number from {lo} to {hi}", field=field
+            N_("%(name)s must be a whole number from %(lo)s to %(hi)s"),
+            field=field,
+            name=what or field,
+            lo=lo,
+            hi=hi,
         )
     return value
 
@@ -44,15 +48,19 @@ def text(
     """
     label = what or field
     if value is not None and not isinstance(value, str):
-        raise ValidationError(f"{label} must be text", field=field)
+        raise ValidationError(N_("%(name)s must be text"), field=field, name=label)
     clean = (value or "").strip()
     if not clean:
         if required:
-            raise ValidationError(f"{label} is required", field=field)
+            raise ValidationError(N_("%(name)s is required"), field=field, name=label)
         return None
     if len(clean) > limit:
         raise ValidationError(
-            f"{label} is {len(clean)} characters long; at most {limit} are allowed", field=field
+            N_("%(name)s is %(length)s characters long; at most %(limit)s are allowed"),
+            field=field,
+            name=label,
+            length=len(clean),
+            limit=limit,
         )
     return clean
 
@@ -61,5 +69,5 @@ def required_text(value: Any, *, field: str, limit: int, what: str | None = None
     """``value`` stripped; missing or blank text is an error (see :func:`text`)."""
     clean = text(value, field=field, limit=limit, required=True, what=what)
     if clean is None:  # pragma: no cover - text() raised already
-        raise ValidationError(f"{what or field} is required", field=field)
+        raise ValidationError(N_("%(name)s is required"), field=field, name=what or field)
     return clean

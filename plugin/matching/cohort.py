@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from ortools.sat.python import cp_model
 
+from plugin.errors import N_
 from plugin.matching.errors import MatchError
 from plugin.matching.explain import explain_factors, explain_unmatched
 from plugin.matching.pipeline import Progress, breakdown, check_locks
@@ -102,7 +103,9 @@ def _solve(model: cp_model.CpModel, settings: MatchSettings) -> tuple[cp_model.C
     solver.parameters.random_seed = 1
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise MatchError(f"CP-SAT found no plan (status {solver.status_name(status)})")
+        raise MatchError(
+            N_("CP-SAT found no plan (status %(status)s)"), status=solver.status_name(status)
+        )
     return solver, status
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from plugin.errors import N_
 from plugin.matching.errors import MatchInputError
 from plugin.matching.explain import explain_factors, explain_unmatched, explain_violation
 from plugin.matching.records import (
@@ -135,13 +136,26 @@ def _check_people(
     for side, people, role in (("mentors", mentors, "mentor"), ("mentees", mentees, "mentee")):
         for i, person in enumerate(people):
             if not isinstance(person, Candidate):
-                raise MatchInputError(f"{side}[{i}]: must be a Candidate", field=side)
+                raise MatchInputError(
+                    N_("%(side)s[%(index)s]: must be a Candidate"), field=side, side=side, index=i
+                )
             if person.id in seen:
-                raise MatchInputError(f"{side}[{i}].id: duplicate id {person.id!r}", field=side)
+                raise MatchInputError(
+                    N_("%(side)s[%(index)s].id: duplicate id %(id)s"),
+                    field=side,
+                    side=side,
+                    index=i,
+                    id=repr(person.id),
+                )
             seen.add(person.id)
             if not peers and person.role != role:
                 raise MatchInputError(
-                    f"{side}[{i}].role: expected {role!r}, got {person.role!r}", field=side
+                    N_("%(side)s[%(index)s].role: expected %(expected)s, got %(actual)s"),
+                    field=side,
+                    side=side,
+                    index=i,
+                    expected=repr(role),
+                    actual=repr(person.role),
                 )
 
 
@@ -175,14 +189,29 @@ def check_locks(
             for pid in ids:
                 person = people.get(pid)
                 if person is None:
-                    raise MatchInputError(f"locked[{i}].{side}: unknown id {pid!r}", field="locked")
+                    raise MatchInputError(
+                        N_("locked[%(index)s].%(side)s: unknown id %(id)s"),
+                        field="locked",
+                        index=i,
+                        side=side,
+                        id=repr(pid),
+                    )
                 if pid in used:
                     raise MatchInputError(
-                        f"locked[{i}].{side}: {pid!r} is in more than one lock", field="locked"
+                        N_("locked[%(index)s].%(side)s: %(id)s is in more than one lock"),
+                        field="locked",
+                        index=i,
+                        side=side,
+                        id=repr(pid),
                     )
                 if not peers and person.role != side[:-4]:
                     raise MatchInputError(
-                        f"locked[{i}].{side}: {pid!r} is a {person.role}", field="locked"
+                        N_("locked[%(index)s].%(side)s: %(id)s is a %(role)s"),
+                        field="locked",
+                        index=i,
+                        side=side,
+                        id=repr(pid),
+                        role=person.role,
                     )
                 used.add(pid)
         violations: list[LockViolation] = []
@@ -363,16 +392,22 @@ class _OneToOne:
         for i, lock in enumerate(kept_locks):
             if len(lock.mentor_ids) != 1:
                 raise MatchInputError(
-                    f"locked[{i}].mentor_ids: one_to_one locks have exactly one mentor",
+                    N_("locked[%(index)s].mentor_ids: one_to_one locks have exactly one mentor"),
                     field="locked",
+                    index=i,
                 )
             m_id = lock.mentor_ids[0]
             locked_load[m_id] = locked_load.get(m_id, 0) + len(lock.mentee_ids)
             if locked_load[m_id] > people[m_id].capacity:
                 raise MatchInputError(
-                    f"locked[{i}]: mentor {m_id!r} is locked to more mentees than their "
-                    f"capacity ({people[m_id].capacity})",
+                    N_(
+                        "locked[%(index)s]: mentor %(mentor)s is locked to more mentees than "
+                        "their capacity (%(capacity)s)"
+                    ),
                     field="locked",
+                    index=i,
+                    mentor=repr(m_id),
+                    capacity=people[m_id].capacity,
                 )
             locked_mentees.update(lock.mentee_ids)
         self.mentees = [c for c in self.all_mentees if c.id not in locked_mentees]

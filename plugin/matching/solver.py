@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 
+from plugin.errors import N_
 from plugin.matching.errors import MatchError, MatchInputError
 from plugin.matching.records import Objective
 
@@ -153,7 +154,7 @@ def solve_flow(
     smcf.set_nodes_supplies(np.arange(sink + 1, dtype=np.int32), supplies)
     status = smcf.solve() if objective == "best_total" else smcf.solve_max_flow_with_min_cost()
     if status != smcf.OPTIMAL:
-        raise MatchError(f"min-cost flow failed with status {status}")
+        raise MatchError(N_("min-cost flow failed with status %(status)s"), status=str(status))
     pair_arcs = np.asarray(all_arcs, dtype=np.int32)[n_mentees : n_mentees + len(idx)]
     flows = np.asarray(smcf.flows(pair_arcs))
     taken[idx] = flows > 0
@@ -187,7 +188,7 @@ def _shortest_paths(n: int, tail: I64, head: I64, length: I64) -> I64:
         heads, cand = heads[better], cand[better]
         np.minimum.at(dist, heads, cand)
         frontier = np.unique(heads)
-    raise MatchError("internal: the flow is not optimal (negative cycle in the residual graph)")
+    raise MatchError(N_("internal: the flow is not optimal (negative cycle in the residual graph)"))
 
 
 def flow_duals(
@@ -309,19 +310,31 @@ def solve_assignment(
     """
     started = time.perf_counter()
     if objective not in ("best_total", "most_matched"):
-        raise MatchInputError(f"objective: unknown objective {objective!r}", field="objective")
+        raise MatchInputError(
+            N_("objective: unknown objective %(objective)s"),
+            field="objective",
+            objective=repr(objective),
+        )
     mentor_ids = list(mentors)
     mentor_of = {m: i for i, m in enumerate(mentor_ids)}
     mentee_of: dict[str, int] = {}
     for i, s in enumerate(mentees):
         if s in mentee_of:
-            raise MatchInputError(f"mentees[{i}].id: duplicate id {s!r}", field="mentees")
+            raise MatchInputError(
+                N_("mentees[%(index)s].id: duplicate id %(id)s"),
+                field="mentees",
+                index=i,
+                id=repr(s),
+            )
         mentee_of[s] = i
     caps = np.zeros(len(mentor_ids), dtype=np.int64)
     for i, cap in enumerate(mentors.values()):
         if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
             raise MatchInputError(
-                f"mentors[{i}].capacity: must be an integer >= 0, got {cap!r}", field="mentors"
+                N_("mentors[%(index)s].capacity: must be an integer >= 0, got %(value)s"),
+                field="mentors",
+                index=i,
+                value=repr(cap),
             )
         caps[i] = cap
     arc_r = np.empty(len(pairs), dtype=np.int32)
@@ -330,19 +343,38 @@ def solve_assignment(
     seen: set[tuple[int, int]] = set()
     for k, (m, s, score) in enumerate(pairs):
         if m not in mentor_of:
-            raise MatchInputError(f"pairs[{k}].mentor: unknown mentor id {m!r}", field="pairs")
+            raise MatchInputError(
+                N_("pairs[%(index)s].mentor: unknown mentor id %(id)s"),
+                field="pairs",
+                index=k,
+                id=repr(m),
+            )
         if s not in mentee_of:
-            raise MatchInputError(f"pairs[{k}].mentee: unknown mentee id {s!r}", field="pairs")
+            raise MatchInputError(
+                N_("pairs[%(index)s].mentee: unknown mentee id %(id)s"),
+                field="pairs",
+                index=k,
+                id=repr(s),
+            )
         if isinstance(score, bool) or not isinstance(score, int | float):
-            raise MatchInputError(f"pairs[{k}].score: must be a number", field="pairs")
+            raise MatchInputError(
+                N_("pairs[%(index)s].score: must be a number"), field="pairs", index=k
+            )
         if not math.isfinite(score):
             raise MatchInputError(
-                f"pairs[{k}].score: must be a finite number, got {score!r}", field="pairs"
+                N_("pairs[%(index)s].score: must be a finite number, got %(value)s"),
+                field="pairs",
+                index=k,
+                value=repr(score),
             )
         key = (mentor_of[m], mentee_of[s])
         if key in seen:
             raise MatchInputError(
-                f"pairs[{k}]: duplicate pair mentor {m!r} / mentee {s!r}", field="pairs"
+                N_("pairs[%(index)s]: duplicate pair mentor %(mentor)s / mentee %(mentee)s"),
+                field="pairs",
+                index=k,
+                mentor=repr(m),
+                mentee=repr(s),
             )
         seen.add(key)
         arc_c[k], arc_r[k] = key

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from plugin import validation
 from plugin.access import Actor, ActorRole, coordinated_program_ids, require_coordinator
 from plugin.db import utcnow
-from plugin.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, PermissionDenied, ValidationError
 from plugin.models import (
     Alert,
     AlertKind,
@@ -74,6 +74,8 @@ WATCHED = frozenset({TandemStatus.ACCEPTED, TandemStatus.ACTIVE})
 MAX_NOTE = 2000
 
 Progress = Callable[[str, int, int], None]
+
+_NO_PROGRAM = N_("program %(program)s not found")
 
 _NEXT: dict[AlertStatus, frozenset[AlertStatus]] = {
     AlertStatus.OPEN: frozenset({AlertStatus.ACKNOWLEDGED, AlertStatus.RESOLVED}),
@@ -128,7 +130,7 @@ def _raise(
 def _program_of(session: Session, tandem: Tandem) -> Program:
     program = session.get(Program, tandem.program_id)
     if program is None:  # pragma: no cover - the foreign key cascades
-        raise NotFound(f"program {tandem.program_id} not found", field="program")
+        raise NotFound(_NO_PROGRAM, field="program", program=tandem.program_id)
     return program
 
 
@@ -298,7 +300,7 @@ def scan_program(session: Session, program_id: int, *, now: datetime | None = No
     now = now if now is not None else utcnow()
     program = session.get(Program, program_id)
     if program is None:
-        raise NotFound(f"program {program_id} not found", field="program")
+        raise NotFound(_NO_PROGRAM, field="program", program=program_id)
     tandems = session.scalars(
         select(Tandem)
         .where(Tandem.program_id == program.id, Tandem.status.in_(list(WATCHED)))
@@ -351,14 +353,17 @@ def _parse_status(status: str | None) -> AlertStatus | None:
     except ValueError:
         choices = ", ".join([*(s.value for s in AlertStatus), "all"])
         raise ValidationError(
-            f"unknown alert status {status!r}; choose one of {choices}", field="status"
+            N_("unknown alert status %(status)s; choose one of %(choices)s"),
+            field="status",
+            status=repr(status),
+            choices=choices,
         ) from None
 
 
 def _refuse_participant(actor: Actor) -> None:
     if actor.role is ActorRole.PARTICIPANT:
         raise PermissionDenied(
-            "alerts are for the program's coordinators; a participant may not see them",
+            N_("alerts are for the program's coordinators; a participant may not see them"),
             field="alert",
         )
 
@@ -404,7 +409,7 @@ def list_alerts(
     if program_id is not None:
         program = session.get(Program, program_id)
         if program is None or program.org_id != actor.org_id:
-            raise NotFound(f"program {program_id} not found", field="program")
+            raise NotFound(_NO_PROGRAM, field="program", program=program_id)
         require_coordinator(session, actor, program.id)
         stmt = stmt.where(Alert.program_id == program.id)
     else:
@@ -434,13 +439,17 @@ def get_alert(session: Session, actor: Actor, alert_id: int) -> Alert:
     _refuse_participant(actor)
     alert = session.get(Alert, alert_id)
     if alert is None or alert.org_id != actor.org_id:
-        raise NotFound(f"alert {alert_id} not found", field="alert")
+        raise NotFound(N_("alert %(alert)s not found"), field="alert", alert=alert_id)
     require_coordinator(session, actor, alert.program_id)
     if alert.tandem_id is not None and alert.tandem_id in _own_tandem_ids(session, actor):
         raise PermissionDenied(
-            f"alert {alert.id} concerns tandem {alert.tandem_id}, of which you are a member; "
-            "another coordinator must handle it",
+            N_(
+                "alert %(alert)s concerns tandem %(tandem)s, of which you are a member; "
+                "another coordinator must handle it"
+            ),
             field="alert",
+            alert=alert.id,
+            tandem=alert.tandem_id,
         )
     return alert
 
@@ -480,16 +489,27 @@ def handle_alert(
     alert = get_alert(session, actor, alert_id)
     if status not in (AlertStatus.ACKNOWLEDGED.value, AlertStatus.RESOLVED.value):
         raise ValidationError(
-            f"unknown alert action {status!r}; choose acknowledged or resolved", field="status"
+            N_("unknown alert action %(action)s; choose acknowledged or resolved"),
+            field="status",
+            action=repr(status),
         )
     new = AlertStatus(status)
     text = validation.text(note, field="note", limit=MAX_NOTE)
     old = alert.status
     if new not in _NEXT[old]:
-        allowed = ", ".join(sorted(s.value for s in _NEXT[old])) or "nothing (resolved is final)"
+        allowed = ", ".join(sorted(s.value for s in _NEXT[old]))
         raise ConflictError(
-            f"alert {alert.id} is {old.value}; it cannot become {new.value} (allowed: {allowed})",
+            N_("alert %(alert)s is %(old)s; it cannot become %(new)s (allowed: %(allowed)s)")
+            if allowed
+            else N_(
+                "alert %(alert)s is %(old)s; it cannot become %(new)s "
+                "(allowed: nothing (resolved is final))"
+            ),
             field="status",
+            alert=alert.id,
+            old=old.value,
+            new=new.value,
+            allowed=allowed,
         )
     alert.status = new
     alert.handled_by = actor.label
@@ -535,7 +555,9 @@ def alert_message(alert: Alert, lang: str = "en") -> str:
         ValidationError: Another language.
     """
     if lang not in ("en", "de"):
-        raise ValidationError(f"unknown language {lang!r}; choose en or de", field="lang")
+        raise ValidationError(
+            N_("unknown language %(language)s; choose en or de"), field="lang", language=repr(lang)
+        )
     d = alert.details or {}
     tandem = alert.tandem_id if alert.tandem_id is not None else d.get("tandem_id", "?")
     if alert.kind is AlertKind.STALLED:

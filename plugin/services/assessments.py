@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from plugin.access import Actor, require_person
 from plugin.db import utcnow
-from plugin.errors import NotFound, PermissionDenied, TrackingError, ValidationError
+from plugin.errors import N_, NotFound, PermissionDenied, TrackingError, ValidationError
 from plugin.models import (
     Assessment,
     AssessmentAnswer,
@@ -77,11 +77,25 @@ MAX_SURVEY_COMMENT = 4000
 _PRE_STATUSES = frozenset({ProgramStatus.ENROLLING, ProgramStatus.MATCHING, ProgramStatus.RUNNING})
 _LATE_STATUSES = frozenset({ProgramStatus.RUNNING, ProgramStatus.CLOSED})
 _ACTIVATED_STATUSES = (TandemStatus.ACTIVE, TandemStatus.COMPLETED, TandemStatus.DISSOLVED)
-_KIND_NAMES = {
-    AssessmentKind.PRE: "pre-assessment",
-    AssessmentKind.POST: "post-assessment",
-    AssessmentKind.FOLLOW_UP: "follow-up assessment",
+#: "Already submitted" per kind: whole sentences, so that each translates as one.
+_ALREADY_SUBMITTED = {
+    AssessmentKind.PRE: N_("your pre-assessment was already submitted on %(date)s"),
+    AssessmentKind.POST: N_("your post-assessment was already submitted on %(date)s"),
+    AssessmentKind.FOLLOW_UP: N_("your follow-up assessment was already submitted on %(date)s"),
 }
+#: "Not open at this program status" for the kinds submitted late in the program.
+_NOT_OPEN_YET = {
+    AssessmentKind.POST: N_(
+        "the post-assessment opens when the program is running or closed; program "
+        "%(program)s is %(status)s"
+    ),
+    AssessmentKind.FOLLOW_UP: N_(
+        "the follow-up assessment opens when the program is running or closed; program "
+        "%(program)s is %(status)s"
+    ),
+}
+#: A refusal: its template (see :func:`plugin.errors.N_`) and the values to fill in.
+_Refusal = tuple[str, dict[str, Any]]
 
 
 # --------------------------------------------------------------------------- lookups
@@ -95,7 +109,11 @@ def get_program(session: Session, actor: Actor, program_id: int) -> Program:
     """
     program = session.get(Program, program_id)
     if program is None or program.org_id != actor.org_id:
-        raise NotFound(f"program {program_id} not found in this organization", field="program")
+        raise NotFound(
+            N_("program %(program)s not found in this organization"),
+            field="program",
+            program=program_id,
+        )
     return program
 
 
@@ -106,7 +124,9 @@ def _parse_role(role: EnrollmentRole | str | None) -> EnrollmentRole | None:
         return EnrollmentRole(role)
     except ValueError:
         raise ValidationError(
-            f"unknown role {role!r}; choose mentor (junior) or mentee (senior)", field="role"
+            N_("unknown role %(role)s; choose mentor (junior) or mentee (senior)"),
+            field="role",
+            role=repr(role),
         ) from None
 
 
@@ -151,30 +171,62 @@ def own_enrollment(
     if wanted is not None:
         rows = [e for e in rows if e.role is wanted]
     if not rows:
-        as_role = f" as {wanted.value}" if wanted is not None else ""
+        if wanted is not None:
+            raise PermissionDenied(
+                N_(
+                    "person %(person)s is not enrolled in program %(program)s as %(role)s; "
+                    "only its participants can do this"
+                ),
+                field="role",
+                person=person_id,
+                program=program.id,
+                role=wanted.value,
+            )
         raise PermissionDenied(
-            f"person {person_id} is not enrolled in program {program.id}{as_role}; only its "
-            "participants can do this",
-            field="role" if wanted is not None else "program",
+            N_(
+                "person %(person)s is not enrolled in program %(program)s; only its "
+                "participants can do this"
+            ),
+            field="program",
+            person=person_id,
+            program=program.id,
         )
     if len(rows) > 1:
         active = [e for e in rows if e.status is EnrollmentStatus.ACTIVE]
         if len(active) == 1 and active_only:
             rows = active
         else:
-            roles = " and ".join(e.role.value for e in rows)
             raise ValidationError(
-                f"person {person_id} is enrolled in program {program.id} as {roles}; say which "
-                "role (mentor or mentee)",
+                N_(
+                    "person %(person)s is enrolled in program %(program)s as %(roles)s; say "
+                    "which role (mentor or mentee)"
+                ),
                 field="role",
+                person=person_id,
+                program=program.id,
+                roles=" and ".join(e.role.value for e in rows),
             )
     enrollment = rows[0]
     if active_only and enrollment.status is not EnrollmentStatus.ACTIVE:
-        when = enrollment.withdrawn_at.date().isoformat() if enrollment.withdrawn_at else "earlier"
+        if enrollment.withdrawn_at is None:
+            raise TrackingError(
+                N_(
+                    "your enrollment in program %(program)s as %(role)s was withdrawn on "
+                    "earlier; a withdrawn enrollment takes no more answers"
+                ),
+                field="enrollment",
+                program=program.id,
+                role=enrollment.role.value,
+            )
         raise TrackingError(
-            f"your enrollment in program {program.id} as {enrollment.role.value} was withdrawn "
-            f"on {when}; a withdrawn enrollment takes no more answers",
+            N_(
+                "your enrollment in program %(program)s as %(role)s was withdrawn on "
+                "%(date)s; a withdrawn enrollment takes no more answers"
+            ),
             field="enrollment",
+            program=program.id,
+            role=enrollment.role.value,
+            date=enrollment.withdrawn_at.date().isoformat(),
         )
     return enrollment
 
@@ -250,12 +302,73 @@ def _parse_kind(kind: AssessmentKind | str) -> AssessmentKind:
         return AssessmentKind(kind)
     except ValueError:
         raise ValidationError(
-            f"unknown assessment kind {kind!r}; choose pre, post or follow_up", field="kind"
+            N_("unknown assessment kind %(kind)s; choose pre, post or follow_up"),
+            field="kind",
+            kind=repr(kind),
         ) from None
 
 
 def _on(moment: datetime) -> str:
     return moment.date().isoformat()
+
+
+def _filled(refusal: _Refusal | None) -> str | None:
+    """A refusal's English text."""
+    if refusal is None:
+        return None
+    template, params = refusal
+    return template % params if params else template
+
+
+def _kind_refusal(
+    session: Session,
+    program: Program,
+    enrollment: Enrollment,
+    kind: AssessmentKind,
+    existing: Mapping[AssessmentKind, Assessment] | None,
+) -> _Refusal | None:
+    found = _assessments(session, enrollment.id) if existing is None else existing
+    if kind in found:
+        return _ALREADY_SUBMITTED[kind], {"date": _on(found[kind].submitted_at)}
+    if enrollment.status is not EnrollmentStatus.ACTIVE:
+        return N_("your enrollment was withdrawn"), {}
+    status = program.status.value
+    if kind is AssessmentKind.PRE:
+        if AssessmentKind.POST in found:
+            return (
+                N_("the pre-assessment is closed: your post-assessment was submitted on %(date)s"),
+                {"date": _on(found[AssessmentKind.POST].submitted_at)},
+            )
+        if program.status not in _PRE_STATUSES:
+            return (
+                N_(
+                    "the pre-assessment is open while the program is enrolling, matching or "
+                    "running; program %(program)s is %(status)s"
+                ),
+                {"program": program.id, "status": status},
+            )
+        return None
+    if program.status not in _LATE_STATUSES:
+        return _NOT_OPEN_YET[kind], {"program": program.id, "status": status}
+    if kind is AssessmentKind.POST:
+        if not had_active_tandem(session, enrollment):
+            return (
+                N_(
+                    "the post-assessment is for people who were in an active tandem; your "
+                    "enrollment as %(role)s has not been in one in program %(program)s"
+                ),
+                {"role": enrollment.role.value, "program": program.id},
+            )
+        return None
+    if AssessmentKind.POST not in found:
+        return (
+            N_(
+                "the follow-up assessment comes after the post-assessment, which you have not "
+                "submitted yet"
+            ),
+            {},
+        )
+    return None
 
 
 def kind_refusal(
@@ -274,70 +387,44 @@ def kind_refusal(
         enrollment: Whose assessment.
         kind: Which assessment.
         existing: The enrollment's assessments by kind, if already loaded.
+
+    Returns:
+        The reason in English, or ``None``.
     """
-    found = _assessments(session, enrollment.id) if existing is None else existing
-    name = _KIND_NAMES[kind]
-    if kind in found:
-        return f"your {name} was already submitted on {_on(found[kind].submitted_at)}"
-    if enrollment.status is not EnrollmentStatus.ACTIVE:
-        return "your enrollment was withdrawn"
-    status = program.status.value
-    if kind is AssessmentKind.PRE:
-        if AssessmentKind.POST in found:
-            return (
-                f"the {name} is closed: your post-assessment was submitted on "
-                f"{_on(found[AssessmentKind.POST].submitted_at)}"
-            )
-        if program.status not in _PRE_STATUSES:
-            return (
-                f"the {name} is open while the program is enrolling, matching or running; "
-                f"program {program.id} is {status}"
-            )
-        return None
-    if program.status not in _LATE_STATUSES:
-        return (
-            f"the {name} opens when the program is running or closed; program {program.id} "
-            f"is {status}"
-        )
-    if kind is AssessmentKind.POST:
-        if not had_active_tandem(session, enrollment):
-            return (
-                f"the {name} is for people who were in an active tandem; your enrollment as "
-                f"{enrollment.role.value} has not been in one in program {program.id}"
-            )
-        return None
-    if AssessmentKind.POST not in found:
-        return f"the {name} comes after the post-assessment, which you have not submitted yet"
-    return None
+    return _filled(_kind_refusal(session, program, enrollment, kind, existing))
 
 
 def _answers(skills: Sequence[Skill], answers: Any) -> dict[int, int]:
     """Skill id → level, every program skill answered exactly once with 1–5."""
     if not isinstance(answers, Mapping):
         raise ValidationError(
-            "answers must map each skill code to a level from 1 to 5", field="answers"
+            N_("answers must map each skill code to a level from 1 to 5"), field="answers"
         )
     by_code = {s.code: s for s in skills}
     unknown = sorted(str(code) for code in answers if code not in by_code)
     if unknown:
         raise ValidationError(
-            f"unknown skill code(s) for this program: {', '.join(unknown)}; it assesses "
-            f"{', '.join(by_code)}",
+            N_("unknown skill code(s) for this program: %(unknown)s; it assesses %(codes)s"),
             field="answers",
+            unknown=", ".join(unknown),
+            codes=", ".join(by_code),
         )
     missing = [code for code in by_code if code not in answers]
     if missing:
         raise ValidationError(
-            f"every skill of the program must be answered; missing: {', '.join(missing)}",
+            N_("every skill of the program must be answered; missing: %(missing)s"),
             field="answers",
+            missing=", ".join(missing),
         )
     out: dict[int, int] = {}
     for code, skill in by_code.items():
         level = answers[code]
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
             raise ValidationError(
-                f"the level of {code} must be a whole number from 1 to 5, not {level!r}",
+                N_("the level of %(skill)s must be a whole number from 1 to 5, not %(value)s"),
                 field="answers",
+                skill=code,
+                value=repr(level),
             )
         out[skill.id] = level
     return out
@@ -417,15 +504,19 @@ def submit_assessment(
     program = get_program(session, actor, program_id)
     parsed = _parse_kind(kind)
     enrollment = own_enrollment(session, actor, program, role=role)
-    refusal = kind_refusal(session, program, enrollment, parsed)
+    refusal = _kind_refusal(session, program, enrollment, parsed, None)
     if refusal is not None:
-        raise TrackingError(refusal, field="kind")
+        template, params = refusal
+        raise TrackingError(template, field="kind", **params)
     skills = program_skills(session, program)
     if not skills:
         raise TrackingError(
-            f"program {program.id} has no skills to assess; the organization's skill "
-            "catalogue is empty",
+            N_(
+                "program %(program)s has no skills to assess; the organization's skill "
+                "catalogue is empty"
+            ),
             field="program",
+            program=program.id,
         )
     levels = _answers(skills, answers)
     now = now or utcnow()
@@ -499,9 +590,13 @@ def my_assessments(session: Session, actor: Actor, program_id: int) -> dict[str,
     )
     if not rows:
         raise PermissionDenied(
-            f"person {person_id} is not enrolled in program {program.id}; only its "
-            "participants have assessments there",
+            N_(
+                "person %(person)s is not enrolled in program %(program)s; only its "
+                "participants have assessments there"
+            ),
             field="program",
+            person=person_id,
+            program=program.id,
         )
     skills = program_skills(session, program)
     out_enrollments: list[dict[str, Any]] = []
@@ -559,31 +654,53 @@ def my_assessments(session: Session, actor: Actor, program_id: int) -> dict[str,
 # --------------------------------------------------------------------------- survey
 
 
-def survey_refusal(session: Session, program: Program, enrollment: Enrollment) -> str | None:
-    """Why the enrollment cannot answer the end-of-program survey now, or ``None``."""
+def _survey_refusal(session: Session, program: Program, enrollment: Enrollment) -> _Refusal | None:
     existing = session.scalars(
         select(SurveyAnswer).where(SurveyAnswer.enrollment_id == enrollment.id)
     ).first()
     if existing is not None:
-        return f"your survey was already submitted on {_on(existing.submitted_at)}"
+        return (
+            N_("your survey was already submitted on %(date)s"),
+            {"date": _on(existing.submitted_at)},
+        )
     if enrollment.status is not EnrollmentStatus.ACTIVE:
-        return "your enrollment was withdrawn"
+        return N_("your enrollment was withdrawn"), {}
     if program.status not in _LATE_STATUSES:
         return (
-            f"the end-of-program survey opens when the program is running; program "
-            f"{program.id} is {program.status.value}"
+            N_(
+                "the end-of-program survey opens when the program is running; program "
+                "%(program)s is %(status)s"
+            ),
+            {"program": program.id, "status": program.status.value},
         )
     if not had_active_tandem(session, enrollment):
         return (
-            "the end-of-program survey is for people who were in an active tandem; your "
-            f"enrollment as {enrollment.role.value} has not been in one in program {program.id}"
+            N_(
+                "the end-of-program survey is for people who were in an active tandem; your "
+                "enrollment as %(role)s has not been in one in program %(program)s"
+            ),
+            {"role": enrollment.role.value, "program": program.id},
         )
     return None
 
 
+def survey_refusal(session: Session, program: Program, enrollment: Enrollment) -> str | None:
+    """Why the enrollment cannot answer the end-of-program survey now, or ``None``.
+
+    Returns:
+        The reason in English, or ``None``.
+    """
+    return _filled(_survey_refusal(session, program, enrollment))
+
+
 def _strict_bool(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
-        raise ValidationError(f"{field} must be true or false, not {value!r}", field=field)
+        raise ValidationError(
+            N_("%(name)s must be true or false, not %(value)s"),
+            field=field,
+            name=field,
+            value=repr(value),
+        )
     return value
 
 
@@ -630,8 +747,9 @@ def submit_survey(
         or not 1 <= satisfaction <= 5
     ):
         raise ValidationError(
-            f"satisfaction must be a whole number from 1 to 5, not {satisfaction!r}",
+            N_("satisfaction must be a whole number from 1 to 5, not %(value)s"),
             field="satisfaction",
+            value=repr(satisfaction),
         )
     formed = _strict_bool(relationship_formed, "relationship_formed")
     cont = _strict_bool(would_continue, "would_continue")
@@ -639,17 +757,20 @@ def submit_survey(
     text: str | None = None
     if comment is not None:
         if not isinstance(comment, str):
-            raise ValidationError("comment must be text", field="comment")
+            raise ValidationError(N_("comment must be text"), field="comment")
         if len(comment) > MAX_SURVEY_COMMENT:
             raise ValidationError(
-                f"comment is {len(comment)} characters; at most {MAX_SURVEY_COMMENT} are allowed",
+                N_("comment is %(length)s characters; at most %(max)s are allowed"),
                 field="comment",
+                length=len(comment),
+                max=MAX_SURVEY_COMMENT,
             )
         text = comment.strip() or None
     enrollment = own_enrollment(session, actor, program, role=role)
-    refusal = survey_refusal(session, program, enrollment)
+    refusal = _survey_refusal(session, program, enrollment)
     if refusal is not None:
-        raise TrackingError(refusal, field="survey")
+        template, params = refusal
+        raise TrackingError(template, field="survey", **params)
     now = now or utcnow()
     answer = SurveyAnswer(
         org_id=program.org_id,

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from plugin.access import Actor, require_coordinator
 from plugin.db import utcnow
-from plugin.errors import NotFound, TrackingError
+from plugin.errors import N_, NotFound, TrackingError
 from plugin.models import (
     Assessment,
     AssessmentAnswer,
@@ -162,7 +162,9 @@ class CompletionStatus:
 def _enrollment(session: Session, enrollment_id: int) -> Enrollment:
     enrollment = session.get(Enrollment, enrollment_id)
     if enrollment is None:
-        raise NotFound(f"enrollment {enrollment_id} not found", field="enrollment")
+        raise NotFound(
+            N_("enrollment %(enrollment)s not found"), field="enrollment", enrollment=enrollment_id
+        )
     return enrollment
 
 
@@ -220,7 +222,7 @@ def _status(session: Session, enrollment: Enrollment, program: Program) -> Compl
             f"{more} more session{'s' if more != 1 else ''} of at least {min_minutes} minutes"
         )
     if rule["require_post_assessment"] and not post:
-        missing.append("the post-assessment")
+        missing.append(N_("the post-assessment"))
     if withdrawn:
         when = enrollment.withdrawn_at.date().isoformat() if enrollment.withdrawn_at else "?"
         missing.append(f"an active enrollment (withdrawn on {when})")
@@ -647,9 +649,13 @@ def evaluate_program(
     require_coordinator(session, actor, program.id)
     if program.status not in _EVALUATED_STATUSES:
         raise TrackingError(
-            f"completions are evaluated while the program runs or after it closed; program "
-            f"{program.id} is {program.status.value}",
+            N_(
+                "completions are evaluated while the program runs or after it closed; program "
+                "%(program)s is %(status)s"
+            ),
             field="program",
+            program=program.id,
+            status=program.status.value,
         )
     now = now or utcnow()
     rows = session.scalars(

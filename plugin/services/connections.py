@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
-from plugin.errors import ConflictError, NotFound, SecretError, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, SecretError, ValidationError
 from plugin.models import Connection, ConnectionKind
 from plugin.ports import ConnectionConfig, SinkServices
 from plugin.services import audit, writeback
@@ -58,7 +58,7 @@ _MAX_CREDENTIAL = 100_000
 def _name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(
-            "connection name: 1–120 lower-case letters, digits, '_', '.', '-'", field="name"
+            N_("connection name: 1–120 lower-case letters, digits, '_', '.', '-'"), field="name"
         )
     return name
 
@@ -69,7 +69,10 @@ def _kind(kind: Any) -> ConnectionKind:
     except ValueError:
         choices = ", ".join(k.value for k in ConnectionKind)
         raise ValidationError(
-            f"unknown connection kind {kind!r}; choose from {choices}", field="kind"
+            N_("unknown connection kind %(kind)s; choose from %(choices)s"),
+            field="kind",
+            kind=repr(kind),
+            choices=choices,
         ) from None
 
 
@@ -94,7 +97,9 @@ def _json_safe(value: Any, *, field: str) -> Any:
         return {str(k): _json_safe(v, field=field) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_safe(v, field=field) for v in value]
-    raise ValidationError(f"{field}: values must be text, numbers, lists or objects", field=field)
+    raise ValidationError(
+        N_("%(name)s: values must be text, numbers, lists or objects"), field=field, name=field
+    )
 
 
 def _settings(
@@ -102,26 +107,30 @@ def _settings(
 ) -> dict[str, Any]:
     """Merge ``settings`` onto ``base`` (``None`` removes a key) and validate the result."""
     if not isinstance(settings, Mapping):
-        raise ValidationError("settings must be an object", field="settings")
+        raise ValidationError(N_("settings must be an object"), field="settings")
     out = dict(base or {})
     for key, value in settings.items():
         if not isinstance(key, str) or not _KEY.match(key):
             raise ValidationError(
-                f"setting name {key!r}: a letter, then letters, digits, '_', '.', '-'",
+                N_("setting name %(setting)s: a letter, then letters, digits, '_', '.', '-'"),
                 field="settings",
+                setting=repr(key),
             )
         if _looks_secret(key):
             raise ValidationError(
-                f"setting {key!r} looks like a secret: pass it as a credential, which is "
-                "stored encrypted",
+                N_(
+                    "setting %(setting)s looks like a secret: pass it as a credential, which "
+                    "is stored encrypted"
+                ),
                 field="settings",
+                setting=repr(key),
             )
         if value is None:
             out.pop(key, None)
         else:
             out[key] = _json_safe(value, field="settings")
     if len(json.dumps(out)) > _MAX_SETTINGS_JSON:
-        raise ValidationError("settings are too large", field="settings")
+        raise ValidationError(N_("settings are too large"), field="settings")
     return out
 
 
@@ -133,21 +142,29 @@ def _credentials(
     Error messages name keys, never values.
     """
     if not isinstance(credentials, Mapping):
-        raise ValidationError("credentials must be an object", field="credentials")
+        raise ValidationError(N_("credentials must be an object"), field="credentials")
     out = dict(base or {})
     for key, value in credentials.items():
         if not isinstance(key, str) or not _KEY.match(key):
             raise ValidationError(
-                "credential names: a letter, then letters, digits, '_', '.', '-'",
+                N_("credential names: a letter, then letters, digits, '_', '.', '-'"),
                 field="credentials",
             )
         if value is None or value == "":
             out.pop(key, None)
             continue
         if not isinstance(value, str):
-            raise ValidationError(f"credential {key!r} must be text", field="credentials")
+            raise ValidationError(
+                N_("credential %(credential)s must be text"),
+                field="credentials",
+                credential=repr(key),
+            )
         if len(value) > _MAX_CREDENTIAL:
-            raise ValidationError(f"credential {key!r} is too long", field="credentials")
+            raise ValidationError(
+                N_("credential %(credential)s is too long"),
+                field="credentials",
+                credential=repr(key),
+            )
         out[key] = value
     return out
 
@@ -166,7 +183,10 @@ def _decrypt(box: SecretBox, connection: Connection) -> dict[str, str]:
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
-        raise SecretError(f"the credentials of connection {connection.name!r} are malformed")
+        raise SecretError(
+            N_("the credentials of connection %(connection)s are malformed"),
+            connection=repr(connection.name),
+        )
     return data
 
 
@@ -215,7 +235,11 @@ def add_connection(
         select(Connection.id).where(Connection.org_id == org_id, Connection.name == clean_name)
     ).first()
     if exists is not None:
-        raise ConflictError(f"a connection named {clean_name!r} already exists", field="name")
+        raise ConflictError(
+            N_("a connection named %(connection)s already exists"),
+            field="name",
+            connection=repr(clean_name),
+        )
     connection = Connection(
         org_id=org_id,
         kind=clean_kind,
@@ -328,8 +352,12 @@ def get_connection(session: Session, *, org_id: int, name: str) -> Connection:
     ).first()
     if connection is None:
         raise NotFound(
-            f"connection {name!r} not found in this organization (see `tandem connections list`)",
+            N_(
+                "connection %(connection)s not found in this organization "
+                "(see `tandem connections list`)"
+            ),
             field="connection",
+            connection=repr(name),
         )
     return connection
 
@@ -376,7 +404,9 @@ def load_config(
     connection = session.get(Connection, connection_id)
     if connection is None or connection.org_id != org_id:
         raise NotFound(
-            f"connection {connection_id} not found in this organization", field="connection"
+            N_("connection %(connection)s not found in this organization"),
+            field="connection",
+            connection=connection_id,
         )
     return connection_config(session, box=box, connection=connection)
 

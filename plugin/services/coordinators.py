@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.access import Actor, require_coordinator, require_org
-from plugin.errors import ConflictError, NotFound
+from plugin.errors import N_, ConflictError, NotFound
 from plugin.models import Person, Program, ProgramCoordinator
 from plugin.services import audit
 
@@ -56,12 +56,15 @@ def add_coordinator(
     require_coordinator(session, actor, program.id)
     person = session.get(Person, person_id)
     if person is None or person.org_id != program.org_id:
-        raise NotFound(f"person {person_id} not found", field="person")
+        raise NotFound(N_("person %(person)s not found"), field="person", person=person_id)
     if not person.active:
-        raise ConflictError(f"person {person_id} is inactive", field="person")
+        raise ConflictError(N_("person %(person)s is inactive"), field="person", person=person_id)
     if person_id in coordinator_ids(session, program):
         raise ConflictError(
-            f"person {person_id} already coordinates program {program.id}", field="person"
+            N_("person %(person)s already coordinates program %(program)s"),
+            field="person",
+            person=person_id,
+            program=program.id,
         )
     row = ProgramCoordinator(
         org_id=program.org_id, program_id=program.id, person_id=person_id, added_by=actor.label
@@ -96,7 +99,10 @@ def remove_coordinator(session: Session, actor: Actor, program: Program, *, pers
     ).first()
     if row is None:
         raise NotFound(
-            f"person {person_id} does not coordinate program {program.id}", field="person"
+            N_("person %(person)s does not coordinate program %(program)s"),
+            field="person",
+            person=person_id,
+            program=program.id,
         )
     session.delete(row)
     session.flush()

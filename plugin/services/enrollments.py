@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
-from plugin.errors import ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError
 from plugin.models import (
     Consent,
     Enrollment,
@@ -46,7 +46,9 @@ def _parse_role(value: EnrollmentRole | str) -> EnrollmentRole:
         return EnrollmentRole(value)
     except ValueError:
         raise ValidationError(
-            f"unknown role {value!r}; choose mentor (junior) or mentee (senior)", field="role"
+            N_("unknown role %(role)s; choose mentor (junior) or mentee (senior)"),
+            field="role",
+            role=repr(value),
         ) from None
 
 
@@ -56,7 +58,9 @@ def _topics(
     if not topics:
         return {}
     if not isinstance(topics, Mapping):
-        raise ValidationError(f"{field} must map topic codes to levels 1–5", field=field)
+        raise ValidationError(
+            N_("%(name)s must map topic codes to levels 1–5"), field=field, name=field
+        )
     known = set(
         session.scalars(
             select(Skill.code).where(Skill.org_id == org_id, Skill.code.in_(list(topics)))
@@ -65,9 +69,16 @@ def _topics(
     out: dict[str, int] = {}
     for code, level in topics.items():
         if code not in known:
-            raise ValidationError(f"{field}: unknown topic {code!r}", field=field)
+            raise ValidationError(
+                N_("%(name)s: unknown topic %(topic)s"), field=field, name=field, topic=repr(code)
+            )
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
-            raise ValidationError(f"{field}: level of {code!r} must be 1–5", field=field)
+            raise ValidationError(
+                N_("%(name)s: level of %(topic)s must be 1–5"),
+                field=field,
+                name=field,
+                topic=repr(code),
+            )
         out[code] = level
     return out
 
@@ -80,9 +91,11 @@ def _people_ids(
     wanted = set()
     for pid in ids:
         if isinstance(pid, bool) or not isinstance(pid, int):
-            raise ValidationError(f"{field} must list person ids", field=field)
+            raise ValidationError(N_("%(name)s must list person ids"), field=field, name=field)
         if pid == self_id:
-            raise ValidationError(f"{field} cannot name the person themself", field=field)
+            raise ValidationError(
+                N_("%(name)s cannot name the person themself"), field=field, name=field
+            )
         wanted.add(pid)
     found = set(
         session.scalars(select(Person.id).where(Person.org_id == org_id, Person.id.in_(wanted)))
@@ -90,7 +103,10 @@ def _people_ids(
     missing = sorted(wanted - found)
     if missing:
         raise ValidationError(
-            f"{field}: unknown person id(s) {', '.join(map(str, missing))}", field=field
+            N_("%(name)s: unknown person id(s) %(ids)s"),
+            field=field,
+            name=field,
+            ids=", ".join(map(str, missing)),
         )
     return sorted(wanted)
 
@@ -100,11 +116,12 @@ def _languages(languages: Sequence[str] | None, person: Person) -> list[str]:
     for lang in langs:
         if not isinstance(lang, str) or not _LANG_RE.match(lang):
             raise ValidationError(
-                f"language {lang!r} must be a two-letter ISO 639-1 code such as 'de'",
+                N_("language %(language)s must be a two-letter ISO 639-1 code such as 'de'"),
                 field="languages",
+                language=repr(lang),
             )
     if not langs:
-        raise ValidationError("at least one language is needed for matching", field="languages")
+        raise ValidationError(N_("at least one language is needed for matching"), field="languages")
     return sorted(set(langs))
 
 
@@ -113,14 +130,14 @@ def _availability(value: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping) or set(value) - _AVAILABILITY_KEYS:
         raise ValidationError(
-            "availability may hold weekdays, hours, mode and note", field="availability"
+            N_("availability may hold weekdays, hours, mode and note"), field="availability"
         )
     days = value.get("weekdays", [])
     if not isinstance(days, list) or set(days) - _WEEKDAYS:
-        raise ValidationError("availability.weekdays must be mon … sun", field="availability")
+        raise ValidationError(N_("availability.weekdays must be mon … sun"), field="availability")
     if value.get("mode") not in (None, "remote", "in_person", "hybrid"):
         raise ValidationError(
-            "availability.mode must be remote, in_person or hybrid", field="availability"
+            N_("availability.mode must be remote, in_person or hybrid"), field="availability"
         )
     return dict(value)
 
@@ -156,35 +173,46 @@ def enroll(
     now = now or utcnow()
     role = _parse_role(role)
     if person.org_id != program.org_id:
-        raise NotFound("person not found in this organization", field="person")
+        raise NotFound(N_("person not found in this organization"), field="person")
     if consent is not True:
         raise ValidationError(
-            "participation is voluntary: consent to the program agreement is required",
+            N_("participation is voluntary: consent to the program agreement is required"),
             field="consent",
         )
     version = consent_version or program.confidentiality_version
     if version != program.confidentiality_version:
         raise ValidationError(
-            f"consent was given to agreement version {version}, but the program's current "
-            f"version is {program.confidentiality_version}",
+            N_(
+                "consent was given to agreement version %(given)s, but the program's current "
+                "version is %(current)s"
+            ),
             field="consent_version",
+            given=version,
+            current=program.confidentiality_version,
         )
     if program.status not in OPEN_STATUSES:
-        state = "is still a draft" if program.status is ProgramStatus.DRAFT else "is closed"
-        raise ConflictError(f"program {program.name!r} {state}; nobody can enrol", field="program")
+        raise ConflictError(
+            N_("program %(program)s is still a draft; nobody can enrol")
+            if program.status is ProgramStatus.DRAFT
+            else N_("program %(program)s is closed; nobody can enrol"),
+            field="program",
+            program=repr(program.name),
+        )
     if not person.active or person.erased_at is not None:
-        raise ConflictError("an inactive person cannot enrol", field="person")
+        raise ConflictError(N_("an inactive person cannot enrol"), field="person")
     if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-        raise ValidationError("capacity must be a whole number of at least 1", field="capacity")
+        raise ValidationError(N_("capacity must be a whole number of at least 1"), field="capacity")
     if capacity > MAX_CAPACITY:
-        raise ValidationError(f"capacity may be at most {MAX_CAPACITY}", field="capacity")
+        raise ValidationError(
+            N_("capacity may be at most %(max)s"), field="capacity", max=MAX_CAPACITY
+        )
     if (
         role is EnrollmentRole.MENTEE
         and program.format is ProgramFormat.ONE_TO_ONE
         and capacity != 1
     ):
         raise ValidationError(
-            "in a one_to_one program a senior (mentee) has exactly one junior; capacity is 1",
+            N_("in a one_to_one program a senior (mentee) has exactly one junior; capacity is 1"),
             field="capacity",
         )
     offered = _topics(session, program.org_id, topics_offered, "topics_offered")
@@ -194,7 +222,7 @@ def enroll(
     avoid = _people_ids(session, program.org_id, avoid_person_ids, person.id, "avoid_person_ids")
     prefer = _people_ids(session, program.org_id, prefer_person_ids, person.id, "prefer_person_ids")
     if set(avoid) & set(prefer):
-        raise ValidationError("a person cannot be both avoided and preferred", field="prefer")
+        raise ValidationError(N_("a person cannot be both avoided and preferred"), field="prefer")
 
     existing = session.scalars(
         select(Enrollment).where(
@@ -204,16 +232,22 @@ def enroll(
     same_role = next((e for e in existing if e.role is role), None)
     if same_role is not None and same_role.status is EnrollmentStatus.ACTIVE:
         raise ConflictError(
-            f"{person.full_name} is already enrolled in this program as {role.value}",
+            N_("%(person)s is already enrolled in this program as %(role)s"),
             field="person",
+            person=person.full_name,
+            role=role.value,
         )
     if program.format is ProgramFormat.ONE_TO_ONE:
         other = [e for e in existing if e.role is not role and e.status is EnrollmentStatus.ACTIVE]
         if other:
             raise ConflictError(
-                f"{person.full_name} is enrolled as {other[0].role.value}; a one_to_one program "
-                "allows one role per person",
+                N_(
+                    "%(person)s is enrolled as %(role)s; a one_to_one program allows one role "
+                    "per person"
+                ),
                 field="role",
+                person=person.full_name,
+                role=other[0].role.value,
             )
 
     enrollment = same_role or Enrollment(
@@ -262,7 +296,9 @@ def get_enrollment(session: Session, *, org_id: int, enrollment_id: int) -> Enro
     """
     enrollment = session.get(Enrollment, enrollment_id)
     if enrollment is None or enrollment.org_id != org_id:
-        raise NotFound(f"enrollment {enrollment_id} not found", field="enrollment")
+        raise NotFound(
+            N_("enrollment %(enrollment)s not found"), field="enrollment", enrollment=enrollment_id
+        )
     return enrollment
 
 
@@ -291,7 +327,7 @@ def withdraw(
         ConflictError: The enrollment is already withdrawn.
     """
     if enrollment.status is EnrollmentStatus.WITHDRAWN:
-        raise ConflictError("this enrollment is already withdrawn", field="enrollment")
+        raise ConflictError(N_("this enrollment is already withdrawn"), field="enrollment")
     now = now or utcnow()
     enrollment.status = EnrollmentStatus.WITHDRAWN
     enrollment.withdrawn_at = now

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
-from plugin.errors import ValidationError
+from plugin.errors import N_, ValidationError
 from plugin.models import LtiCacheEntry
 
 __all__ = ["MAX_KEY", "LtiCache"]
@@ -86,13 +86,15 @@ class LtiCache:
     @staticmethod
     def _key(key: str) -> str:
         if not isinstance(key, str) or not key or len(key) > MAX_KEY:
-            raise ValidationError(f"cache keys are 1–{MAX_KEY} characters", field="key")
+            raise ValidationError(
+                N_("cache keys are 1–%(max)s characters"), field="key", max=MAX_KEY
+            )
         return key
 
     def _expiry(self, ttl: float | timedelta) -> datetime:
         seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
         if not seconds > 0:
-            raise ValidationError("ttl must be a positive number of seconds", field="ttl")
+            raise ValidationError(N_("ttl must be a positive number of seconds"), field="ttl")
         return self.clock() + timedelta(seconds=seconds)
 
     # ------------------------------------------------------------------ API

@@ -39,7 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
-from plugin.errors import ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError
 from plugin.models import LtiCacheEntry, LtiRegistration, Organization
 from plugin.services import audit
 from plugin.services import lti_registrations as regs
@@ -93,7 +93,6 @@ _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _MAX_ID = 255
 _MAX_URL = 1000
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_HTTP_HINT = "http:// only for a development platform on localhost, with TANDEM_DYNREG_ALLOW_HTTP"
 
 
 # --------------------------------------------------------------------------- tokens
@@ -175,7 +174,7 @@ def issue_registration_token(
         NotFound: The organization does not exist.
     """
     if session.get(Organization, org_id) is None:
-        raise NotFound(f"organization {org_id} not found", field="org")
+        raise NotFound(N_("organization %(org)s not found"), field="org", org=org_id)
     when = now or utcnow()
     token = secrets.token_urlsafe(32)
     key = _PREFIX + _hash(token)
@@ -250,10 +249,10 @@ def check_registration_token(
         )
         if expires_at is not None and expires_at <= (now or utcnow()):
             raise RegistrationTokenExpired(
-                "this registration URL has expired (they are valid for 24 hours)",
+                N_("this registration URL has expired (they are valid for 24 hours)"),
                 field="token",
             )
-    raise NotFound("this registration URL is unknown or was already used", field="token")
+    raise NotFound(N_("this registration URL is unknown or was already used"), field="token")
 
 
 def consume_registration_token(
@@ -305,16 +304,23 @@ def _show_origin(origin: tuple[str, str, int | None]) -> str:
 
 def _check_url(value: Any, *, field: str, allow_http: bool) -> str:
     if value is None or value == "":
-        raise ValidationError(f"{field} is missing", field=field)
+        raise ValidationError(N_("%(name)s is missing"), field=field, name=field)
     if not isinstance(value, str):
-        raise ValidationError(f"{field} must be a URL string", field=field)
+        raise ValidationError(N_("%(name)s must be a URL string"), field=field, name=field)
     if value.strip().lower().startswith("http://"):
         try:
             host = (urlsplit(value.strip()).hostname or "").lower()
         except ValueError:
             host = ""
         if not (allow_http and host in regs.LOCAL_HOSTS):
-            raise ValidationError(f"{field} must be an https:// URL ({_HTTP_HINT})", field=field)
+            raise ValidationError(
+                N_(
+                    "%(name)s must be an https:// URL (http:// only for a development "
+                    "platform on localhost, with TANDEM_DYNREG_ALLOW_HTTP)"
+                ),
+                field=field,
+                name=field,
+            )
     return regs.validate_url(value, field=field, allow_http=allow_http)
 
 
@@ -327,8 +333,10 @@ def check_openid_configuration_url(value: str | None, *, allow_http: bool = Fals
     """
     if not (value or "").strip():
         raise ValidationError(
-            "openid_configuration is missing: open this URL from the platform's "
-            "dynamic registration (Moodle: paste it as Tool URL, then Add LTI Advantage)",
+            N_(
+                "openid_configuration is missing: open this URL from the platform's "
+                "dynamic registration (Moodle: paste it as Tool URL, then Add LTI Advantage)"
+            ),
             field="openid_configuration",
         )
     return _check_url(value, field="openid_configuration", allow_http=allow_http)
@@ -403,43 +411,66 @@ def parse_openid_configuration(
             authorization_endpoint, token_endpoint, jwks_uri, registration_endpoint) is
             missing or not an acceptable URL, or the issuer is on another origin.
     """
-    prefix = "the platform's OpenID configuration"
     if not isinstance(data, Mapping):
-        raise ValidationError(f"{prefix} is not a JSON object", field="openid_configuration")
+        raise ValidationError(
+            N_("the platform's OpenID configuration is not a JSON object"),
+            field="openid_configuration",
+        )
     missing = [f for f in REQUIRED_CONFIGURATION_FIELDS if data.get(f) in (None, "")]
     if missing:
-        raise ValidationError(f"{prefix} lacks {', '.join(missing)}", field="openid_configuration")
+        raise ValidationError(
+            N_("the platform's OpenID configuration lacks %(fields)s"),
+            field="openid_configuration",
+            fields=", ".join(missing),
+        )
     urls: dict[str, str] = {}
     for name in REQUIRED_CONFIGURATION_FIELDS:
         try:
             urls[name] = _check_url(data[name], field=name, allow_http=allow_http)
         except ValidationError as exc:
-            raise ValidationError(f"{prefix}: {exc.message}", field=name) from None
+            # The problem is the inner error itself, so a page can translate it too.
+            raise ValidationError(
+                N_("the platform's OpenID configuration: %(problem)s"), field=name, problem=exc
+            ) from None
     issuer = urls["issuer"]
     parts = urlsplit(issuer)
     if parts.query:
-        raise ValidationError(f"{prefix}: issuer must not contain a ?query", field="issuer")
+        raise ValidationError(
+            N_("the platform's OpenID configuration: issuer must not contain a ?query"),
+            field="issuer",
+        )
     if len(regs.normalise_issuer(issuer)) > _MAX_ID:
         raise ValidationError(
-            f"{prefix}: issuer is longer than {_MAX_ID} characters", field="issuer"
+            N_("the platform's OpenID configuration: issuer is longer than %(max)s characters"),
+            field="issuer",
+            max=_MAX_ID,
         )
     if _origin(issuer) != _origin(config_url):
         raise ValidationError(
-            f"the platform's issuer ({_show_origin(_origin(issuer))}) is not on the host the "
-            f"OpenID configuration came from ({_show_origin(_origin(config_url))}); "
-            "Tandem registers only with the platform that issues the configuration",
+            N_(
+                "the platform's issuer (%(issuer)s) is not on the host the OpenID "
+                "configuration came from (%(origin)s); Tandem registers only with the "
+                "platform that issues the configuration"
+            ),
             field="issuer",
+            issuer=_show_origin(_origin(issuer)),
+            origin=_show_origin(_origin(config_url)),
         )
     audience = data.get("authorization_server")
     if audience is not None and not isinstance(audience, str):
         raise ValidationError(
-            f"{prefix}: authorization_server must be a string", field="authorization_server"
+            N_("the platform's OpenID configuration: authorization_server must be a string"),
+            field="authorization_server",
         )
     audience = (audience or "").strip() or None
     if audience is not None and len(audience) > _MAX_URL:
         raise ValidationError(
-            f"{prefix}: authorization_server is longer than {_MAX_URL} characters",
+            N_(
+                "the platform's OpenID configuration: authorization_server is longer than "
+                "%(max)s characters"
+            ),
             field="authorization_server",
+            max=_MAX_URL,
         )
     platform = data.get(PLATFORM_CONFIGURATION)
     platform = platform if isinstance(platform, Mapping) else {}
@@ -537,12 +568,14 @@ def _identifier(value: Any, *, field: str) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValidationError(f"{field} must be a string", field=field)
+        raise ValidationError(N_("%(name)s must be a string"), field=field, name=field)
     text = str(value).strip()
     if len(text) > _MAX_ID:
-        raise ValidationError(f"{field} is longer than {_MAX_ID} characters", field=field)
+        raise ValidationError(
+            N_("%(name)s is longer than %(max)s characters"), field=field, name=field, max=_MAX_ID
+        )
     if any(not c.isprintable() for c in text):
-        raise ValidationError(f"{field} contains control characters", field=field)
+        raise ValidationError(N_("%(name)s contains control characters"), field=field, name=field)
     return text or None
 
 
@@ -556,9 +589,10 @@ def parse_registration_response(data: Any) -> RegistrationResult:
         ValidationError: Not a JSON object, no usable ``client_id``, or a malformed
             deployment id.
     """
-    prefix = "the platform's registration response"
     if not isinstance(data, Mapping):
-        raise ValidationError(f"{prefix} is not a JSON object", field="client_id")
+        raise ValidationError(
+            N_("the platform's registration response is not a JSON object"), field="client_id"
+        )
     try:
         client_id = _identifier(data.get("client_id"), field="client_id")
         tool = data.get(TOOL_CONFIGURATION)
@@ -567,9 +601,14 @@ def parse_registration_response(data: Any) -> RegistrationResult:
             field="deployment_id",
         )
     except ValidationError as exc:
-        raise ValidationError(f"{prefix}: {exc.message}", field=exc.field) from None
+        # The problem is the inner error itself, so a page can translate it too.
+        raise ValidationError(
+            N_("the platform's registration response: %(problem)s"), field=exc.field, problem=exc
+        ) from None
     if client_id is None:
-        raise ValidationError(f"{prefix} has no client_id", field="client_id")
+        raise ValidationError(
+            N_("the platform's registration response has no client_id"), field="client_id"
+        )
     return RegistrationResult(client_id=client_id, deployment_id=deployment_id)
 
 
@@ -601,7 +640,7 @@ def complete_registration(
     grant = check_registration_token(session, token, now=when)
     if not consume_registration_token(session, token, now=when):
         raise ConflictError(
-            "this registration URL was used by another registration at the same time",
+            N_("this registration URL was used by another registration at the same time"),
             field="token",
         )
     actor = f"{grant.created_by} (dynamic registration)"[:200]

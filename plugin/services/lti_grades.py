@@ -39,7 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
-from plugin.errors import ConnectorDataError, NotFound, SecretError
+from plugin.errors import N_, ConnectorDataError, NotFound, SecretError
 from plugin.models import LtiLink, LtiRegistration, PersonIdentity, Program, WritebackTarget
 from plugin.ports import SinkConfigError
 from plugin.services import lti_registrations, writeback
@@ -299,8 +299,10 @@ def registration_id_of(settings: Mapping[str, Any]) -> int:
         raw = int(raw.strip())
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
         raise SinkConfigError(
-            "an lti_ags target needs the setting registration_id (the LTI platform "
-            "registration it posts grades to)",
+            N_(
+                "an lti_ags target needs the setting registration_id (the LTI platform "
+                "registration it posts grades to)"
+            ),
             field="settings.registration_id",
         )
     return raw
@@ -339,7 +341,7 @@ def _score(kind: str, payload: Mapping[str, Any], user_id: str) -> Score:
         )
     percent = payload.get("percent")
     if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 99:
-        raise _data_error("the progress message's percent is not a whole number 0–99")
+        raise _data_error(N_("the progress message's percent is not a whole number 0–99"))
     return Score(
         user_id=user_id,
         score_given=percent,
@@ -354,15 +356,21 @@ def _registration(session: Session, org_id: int, registration_id: int) -> LtiReg
     reg = session.get(LtiRegistration, registration_id)
     if reg is None or reg.org_id != org_id:
         raise SinkConfigError(
-            f"LTI registration {registration_id} does not exist in this organization; "
-            "fix or pause the target",
+            N_(
+                "LTI registration %(registration)s does not exist in this organization; "
+                "fix or pause the target"
+            ),
             field="settings.registration_id",
+            registration=registration_id,
         )
     if not reg.active:
         raise SinkConfigError(
-            f"LTI registration {registration_id} is deactivated; pause the target or "
-            "register the platform again, then retry the message",
+            N_(
+                "LTI registration %(registration)s is deactivated; pause the target or "
+                "register the platform again, then retry the message"
+            ),
             field="settings.registration_id",
+            registration=registration_id,
         )
     return reg
 
@@ -394,12 +402,14 @@ def _tool_key(session: Session, box: SecretBox) -> tuple[str, str]:
         pem = lti_registrations.current_private_key_pem(session, box)
     except NotFound:
         raise SinkConfigError(
-            "the tool has no signing key yet: run `tandem lti rotate-keys`", field="tool_key"
+            N_("the tool has no signing key yet: run `tandem lti rotate-keys`"), field="tool_key"
         ) from None
     except SecretError:
         raise SinkConfigError(
-            "the tool's signing key cannot be decrypted (TANDEM_SECRET_KEY changed); "
-            "restore the key or rotate the tool keys",
+            N_(
+                "the tool's signing key cannot be decrypted (TANDEM_SECRET_KEY changed); "
+                "restore the key or rotate the tool keys"
+            ),
             field="tool_key",
         ) from None
     return pem, key.kid
@@ -470,8 +480,10 @@ def resolve(
     granted = frozenset(s for s in (link.ags_scopes or []) if s in _KNOWN_SCOPES)
     if granted and SCOPE_SCORE not in granted:
         raise SinkConfigError(
-            "the platform did not grant Tandem the AGS score scope for this course; "
-            "enable grade synchronisation for the tool, launch again, then retry",
+            N_(
+                "the platform did not grant Tandem the AGS score scope for this course; "
+                "enable grade synchronisation for the tool, launch again, then retry"
+            ),
             field="ags_scopes",
         )
     score = _score(kind, payload, user_id)

@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from plugin.access import Actor, ActorRole
-from plugin.errors import ConflictError, PermissionDenied, ValidationError
+from plugin.errors import N_, ConflictError, PermissionDenied, ValidationError
 from plugin.models import (
     LtiLink,
     LtiRegistration,
@@ -177,8 +177,10 @@ def _usable(person: Person | None) -> Person | None:
         return None
     if person.erased_at is not None or not person.active:
         raise PermissionDenied(
-            "Your HR record is no longer active, so Tandem cannot open your programs. "
-            "Ask your HR team if this is a mistake.",
+            N_(
+                "Your HR record is no longer active, so Tandem cannot open your programs. "
+                "Ask your HR team if this is a mistake."
+            ),
             field="person",
         )
     return person
@@ -208,8 +210,11 @@ def _by_rule(session: Session, org: Organization, claims: Mapping[str, Any]) -> 
         ).all()
     if len(rows) > 1:
         raise ConflictError(
-            "More than one person in your organization matches your LMS account, so Tandem "
-            "cannot tell which one you are. Ask your HR team to fix the duplicate record.",
+            N_(
+                "More than one person in your organization matches your LMS account, so "
+                "Tandem cannot tell which one you are. Ask your HR team to fix the duplicate "
+                "record."
+            ),
             field="person",
         )
     return _usable(rows[0]) if rows else None
@@ -247,8 +252,10 @@ def link_person(
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip() or len(sub) > 255:
         raise ValidationError(
-            "This launch does not say who you are (no 'sub' claim), so Tandem cannot open "
-            "your tandem. Launch Tandem from the course while logged in.",
+            N_(
+                "This launch does not say who you are (no 'sub' claim), so Tandem cannot open "
+                "your tandem. Launch Tandem from the course while logged in."
+            ),
             field="sub",
         )
     source = identity_source(registration_id)
@@ -398,7 +405,7 @@ def accept_launch(
     """
     org = session.get(Organization, registration.org_id)
     if org is None:  # pragma: no cover - FK
-        raise ValidationError("the registration's organization is gone", field="org")
+        raise ValidationError(N_("the registration's organization is gone"), field="org")
     roles = claims.get(CLAIM["roles"])
     role = role_for(roles if isinstance(roles, list) else [])
     person, created = link_person(session, org=org, registration_id=registration.id, claims=claims)

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
 from plugin.db import utcnow
-from plugin.errors import ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError
 from plugin.models import (
     LtiDeployment,
     LtiDeploymentStatus,
@@ -94,7 +94,6 @@ LAUNCH_ACTOR = "lti:launch"
 
 MAX_URL = 1000
 MAX_ID = 255
-HTTP_HINT = "http:// is allowed only for localhost or 127.0.0.1 when TANDEM_ENV=development"
 
 
 # --------------------------------------------------------------------------- validation
@@ -117,24 +116,37 @@ def validate_url(value: str | None, *, field: str, allow_http: bool = False) -> 
     """
     url = (value or "").strip()
     if not url:
-        raise ValidationError(f"{field} is required", field=field)
+        raise ValidationError(N_("%(name)s is required"), field=field, name=field)
     if len(url) > MAX_URL:
-        raise ValidationError(f"{field} is longer than {MAX_URL} characters", field=field)
+        raise ValidationError(
+            N_("%(name)s is longer than %(max)s characters"), field=field, name=field, max=MAX_URL
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 (raises ValueError on a malformed port)
     except ValueError:
-        raise ValidationError(f"{field} is not a valid URL", field=field) from None
+        raise ValidationError(N_("%(name)s is not a valid URL"), field=field, name=field) from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not host or any(c.isspace() for c in url):
-        raise ValidationError(f"{field} must be an absolute https:// URL", field=field)
+        raise ValidationError(
+            N_("%(name)s must be an absolute https:// URL"), field=field, name=field
+        )
     if parts.username is not None or parts.password is not None:
-        raise ValidationError(f"{field} must not contain a user name or password", field=field)
+        raise ValidationError(
+            N_("%(name)s must not contain a user name or password"), field=field, name=field
+        )
     if parts.fragment:
-        raise ValidationError(f"{field} must not contain a #fragment", field=field)
+        raise ValidationError(N_("%(name)s must not contain a #fragment"), field=field, name=field)
     if scheme == "http" and not (allow_http and host.lower() in LOCAL_HOSTS):
-        raise ValidationError(f"{field} must use https:// ({HTTP_HINT})", field=field)
+        raise ValidationError(
+            N_(
+                "%(name)s must use https:// (http:// is allowed only for localhost or "
+                "127.0.0.1 when TANDEM_ENV=development)"
+            ),
+            field=field,
+            name=field,
+        )
     return url
 
 
@@ -159,21 +171,25 @@ def normalise_issuer(issuer: str) -> str:
 def _check_issuer(issuer: str, *, allow_http: bool) -> str:
     url = validate_url(issuer, field="issuer", allow_http=allow_http)
     if urlsplit(url).query:
-        raise ValidationError("issuer must not contain a ?query", field="issuer")
+        raise ValidationError(N_("issuer must not contain a ?query"), field="issuer")
     normalised = normalise_issuer(url)
     if len(normalised) > MAX_ID:
-        raise ValidationError(f"issuer is longer than {MAX_ID} characters", field="issuer")
+        raise ValidationError(
+            N_("issuer is longer than %(max)s characters"), field="issuer", max=MAX_ID
+        )
     return normalised
 
 
 def _check_id(value: str | None, *, field: str) -> str:
     text = (value or "").strip()
     if not text:
-        raise ValidationError(f"{field} is required", field=field)
+        raise ValidationError(N_("%(name)s is required"), field=field, name=field)
     if len(text) > MAX_ID:
-        raise ValidationError(f"{field} is longer than {MAX_ID} characters", field=field)
+        raise ValidationError(
+            N_("%(name)s is longer than %(max)s characters"), field=field, name=field, max=MAX_ID
+        )
     if any(not c.isprintable() for c in text):
-        raise ValidationError(f"{field} contains control characters", field=field)
+        raise ValidationError(N_("%(name)s contains control characters"), field=field, name=field)
     return text
 
 
@@ -192,7 +208,10 @@ def _status(value: LtiDeploymentStatus | str) -> LtiDeploymentStatus:
     except ValueError:
         allowed = ", ".join(s.value for s in LtiDeploymentStatus)
         raise ValidationError(
-            f"unknown deployment status {value!r}; use one of {allowed}", field="status"
+            N_("unknown deployment status %(status)s; use one of %(allowed)s"),
+            field="status",
+            status=repr(value),
+            allowed=allowed,
         ) from None
 
 
@@ -249,7 +268,11 @@ def get_platform(session: Session, *, org_id: int, registration_id: int) -> LtiR
     """
     reg = session.get(LtiRegistration, registration_id)
     if reg is None or reg.org_id != org_id:
-        raise NotFound(f"LTI registration {registration_id} not found", field="registration")
+        raise NotFound(
+            N_("LTI registration %(registration)s not found"),
+            field="registration",
+            registration=registration_id,
+        )
     return reg
 
 
@@ -300,7 +323,7 @@ def add_platform(
     """
     org = session.get(Organization, org_id)
     if org is None:
-        raise NotFound(f"organization {org_id} not found", field="org")
+        raise NotFound(N_("organization %(org)s not found"), field="org", org=org_id)
     norm_issuer = _check_issuer(issuer, allow_http=allow_http)
     client = _check_id(client_id, field="client_id")
     login_url = validate_url(auth_login_url, field="auth_login_url", allow_http=allow_http)
@@ -309,12 +332,14 @@ def add_platform(
     audience = (auth_audience or "").strip() or None
     if audience is not None and len(audience) > MAX_URL:
         raise ValidationError(
-            f"auth_audience is longer than {MAX_URL} characters", field="auth_audience"
+            N_("auth_audience is longer than %(max)s characters"),
+            field="auth_audience",
+            max=MAX_URL,
         )
     deployments = _check_deployment_ids(deployment_ids)
     label = (name or "").strip() or f"{urlsplit(norm_issuer).hostname} ({client})"[:200]
     if len(label) > 200:
-        raise ValidationError("name must be 1–200 characters", field="name")
+        raise ValidationError(N_("name must be 1–200 characters"), field="name")
 
     existing = find_registration(
         session, issuer=norm_issuer, client_id=client, include_inactive=True
@@ -344,7 +369,7 @@ def add_platform(
     except IntegrityError:
         # Registered concurrently by someone else between our check and the insert.
         raise ConflictError(
-            "this issuer and client id are already registered", field="client_id"
+            N_("this issuer and client id are already registered"), field="client_id"
         ) from None
     for deployment_id in deployments:
         session.add(
@@ -382,12 +407,16 @@ def add_platform(
 def _duplicate(existing: LtiRegistration, org: Organization) -> ConflictError:
     if existing.org_id == org.id:
         return ConflictError(
-            f"this issuer and client id are already registered in organization {org.slug!r} "
-            f"(registration {existing.id})",
+            N_(
+                "this issuer and client id are already registered in organization %(org)s "
+                "(registration %(registration)s)"
+            ),
             field="client_id",
+            org=repr(org.slug),
+            registration=existing.id,
         )
     # Never reveal which other tenant uses a platform.
-    return ConflictError("this issuer and client id are already registered", field="client_id")
+    return ConflictError(N_("this issuer and client id are already registered"), field="client_id")
 
 
 def set_auto_approve(
@@ -425,7 +454,11 @@ def deactivate_platform(
     """
     reg = get_platform(session, org_id=org_id, registration_id=registration_id)
     if not reg.active:
-        raise ConflictError(f"LTI registration {reg.id} is already inactive", field="registration")
+        raise ConflictError(
+            N_("LTI registration %(registration)s is already inactive"),
+            field="registration",
+            registration=reg.id,
+        )
     reg.active = False
     session.flush()
     audit.record(
@@ -479,7 +512,9 @@ def deployment_for_launch(
         ValidationError: The deployment id is empty or longer than 255 characters.
     """
     if not deployment_id or len(deployment_id) > MAX_ID:
-        raise ValidationError(f"deployment_id must be 1–{MAX_ID} characters", field="deployment_id")
+        raise ValidationError(
+            N_("deployment_id must be 1–%(max)s characters"), field="deployment_id", max=MAX_ID
+        )
     when = now or utcnow()
     found = _find_deployment(session, registration.id, deployment_id)
     if found is not None:
@@ -533,7 +568,11 @@ def get_deployment(session: Session, *, org_id: int, deployment_pk: int) -> LtiD
     """
     deployment = session.get(LtiDeployment, deployment_pk)
     if deployment is None or deployment.org_id != org_id:
-        raise NotFound(f"LTI deployment {deployment_pk} not found", field="deployment")
+        raise NotFound(
+            N_("LTI deployment %(deployment)s not found"),
+            field="deployment",
+            deployment=deployment_pk,
+        )
     return deployment
 
 
@@ -574,7 +613,9 @@ def approve_deployment(
     deployment = get_deployment(session, org_id=org_id, deployment_pk=deployment_pk)
     if deployment.status is LtiDeploymentStatus.APPROVED:
         raise ConflictError(
-            f"LTI deployment {deployment.id} is already approved", field="deployment"
+            N_("LTI deployment %(deployment)s is already approved"),
+            field="deployment",
+            deployment=deployment.id,
         )
     before = deployment.status.value
     when = now or utcnow()
@@ -612,7 +653,9 @@ def revoke_deployment(
     deployment = get_deployment(session, org_id=org_id, deployment_pk=deployment_pk)
     if deployment.status is LtiDeploymentStatus.REVOKED:
         raise ConflictError(
-            f"LTI deployment {deployment.id} is already revoked", field="deployment"
+            N_("LTI deployment %(deployment)s is already revoked"),
+            field="deployment",
+            deployment=deployment.id,
         )
     before = deployment.status.value
     deployment.status = LtiDeploymentStatus.REVOKED
@@ -769,5 +812,5 @@ def current_private_key_pem(session: Session, box: SecretBox) -> str:
     """
     key = current_tool_key(session)
     if key is None or key.private_pem_encrypted is None:
-        raise NotFound("no tool key yet: run `tandem lti rotate-keys`", field="tool_key")
+        raise NotFound(N_("no tool key yet: run `tandem lti rotate-keys`"), field="tool_key")
     return box.decrypt(key.private_pem_encrypted)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from plugin import orgchart
 from plugin.db import utcnow
-from plugin.errors import ConflictError, MatchError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, MatchError, NotFound, ValidationError
 from plugin.matching.explain import explain_factors, explain_violation
 from plugin.matching.pipeline import breakdown, match
 from plugin.matching.records import (
@@ -39,6 +39,7 @@ from plugin.matching.records import (
     MatchResult,
     MatchSettings,
     PairBreakdown,
+    Rule,
 )
 from plugin.matching.scoring import pair_violations
 from plugin.models import (
@@ -103,8 +104,9 @@ def settings_for(program: Program, *, objective: str | None = None) -> MatchSett
     if objective is not None:
         if objective not in ("best_total", "most_matched"):
             raise ValidationError(
-                f"unknown objective {objective!r}; choose best_total or most_matched",
+                N_("unknown objective %(objective)s; choose best_total or most_matched"),
                 field="objective",
+                objective=repr(objective),
             )
         cfg["objective"] = objective
     band, group = cfg["seniority_band"], cfg["group"]
@@ -389,17 +391,25 @@ def run_matching(
     """
     if program.status not in RUNNABLE:
         raise ConflictError(
-            f"program {program.name!r} is {program.status.value}; matching needs it to be "
-            "enrolling, matching or running",
+            N_(
+                "program %(program)s is %(status)s; matching needs it to be enrolling, matching "
+                "or running"
+            ),
             field="program",
+            program=repr(program.name),
+            status=program.status.value,
         )
     settings = settings_for(program, objective=objective)
     pool = build_candidates(session, program)
     if not pool.mentors or (not pool.mentees and settings.format != "bidirectional"):
         raise MatchError(
-            f"nothing to match: {len(pool.mentors)} mentors (juniors) and "
-            f"{len(pool.mentees)} mentees (seniors) are enrolled",
+            N_(
+                "nothing to match: %(mentors)s mentors (juniors) and %(mentees)s mentees "
+                "(seniors) are enrolled"
+            ),
             field="program",
+            mentors=len(pool.mentors),
+            mentees=len(pool.mentees),
         )
     kept = _kept_tandems(session, program)
     locks = [lock for t in kept if (lock := _lock_of(t, pool)) is not None]
@@ -560,7 +570,7 @@ def get_run(session: Session, *, org_id: int, run_id: int) -> MatchRun:
     """
     run = session.get(MatchRun, run_id)
     if run is None or run.org_id != org_id:
-        raise NotFound(f"match run {run_id} not found", field="run")
+        raise NotFound(N_("match run %(run)s not found"), field="run", run=run_id)
     return run
 
 
@@ -584,18 +594,63 @@ def get_tandem(session: Session, *, org_id: int, tandem_id: int) -> Tandem:
     """
     tandem = session.get(Tandem, tandem_id)
     if tandem is None or tandem.org_id != org_id:
-        raise NotFound(f"tandem {tandem_id} not found", field="tandem")
+        raise NotFound(N_("tandem %(tandem)s not found"), field="tandem", tandem=tandem_id)
     return tandem
 
 
 # --------------------------------------------------------------------------- coordinator actions
 
 
+#: What refuses each coordinator action on a tandem that is no longer proposed.
+_NOT_PROPOSED = {
+    "accepted": N_("tandem %(tandem)s is %(status)s; only a proposed tandem can be accepted"),
+    "rejected": N_("tandem %(tandem)s is %(status)s; only a proposed tandem can be rejected"),
+    "swapped": N_("tandem %(tandem)s is %(status)s; only a proposed tandem can be swapped"),
+}
+
+
+_LOCKED = N_("tandem %(tandem)s is locked; unlock it first")
+
+#: Why a swap is refused, per hard rule a new pair would break. The English is
+#: ``explain_violation``'s sentence (kept word for word), as one template per rule so that
+#: the pages can translate it; a rule missing here falls back to that sentence.
+_SWAP_REFUSALS: dict[Rule, str] = {
+    Rule.MANAGEMENT_CHAIN: N_(
+        "the swap is refused: %(mentee)s and %(mentor)s are now in the same management chain"
+    ),
+    Rule.AVOID: N_("the swap is refused: %(mentee)s or %(mentor)s asked not to be paired"),
+    Rule.NO_SHARED_LANGUAGE: N_(
+        "the swap is refused: %(mentee)s and %(mentor)s no longer share a language"
+    ),
+    Rule.TIMEZONE: N_(
+        "the swap is refused: %(mentee)s and %(mentor)s are now too many time zones apart"
+    ),
+    Rule.SENIORITY_BAND: N_(
+        "the swap is refused: The grade gap between %(mentee)s and %(mentor)s is now outside "
+        "the seniority band"
+    ),
+    Rule.DIFFERENT_ORG: N_(
+        "the swap is refused: %(mentee)s and %(mentor)s are now in different organizations"
+    ),
+}
+
+
+def _swap_refused(rule: Rule, mentor: str, mentee: str) -> ConflictError:
+    """The refusal of a swap whose new pair ``mentor`` / ``mentee`` breaks ``rule``."""
+    template = _SWAP_REFUSALS.get(rule)
+    if template is None:
+        why = explain_violation(rule, mentor, mentee)["en"]
+        return ConflictError(N_("the swap is refused: %(why)s"), field="tandem", why=why)
+    if template.startswith("the swap is refused: %(mentee)s"):
+        # The reason is a sentence of its own: it starts with a capital letter.
+        mentee = mentee[:1].upper() + mentee[1:]
+    return ConflictError(template, field="tandem", mentee=mentee, mentor=mentor)
+
+
 def _require_proposed(tandem: Tandem, verb: str) -> None:
     if tandem.status is not TandemStatus.PROPOSED:
         raise ConflictError(
-            f"tandem {tandem.id} is {tandem.status.value}; only a proposed tandem can be {verb}",
-            field="tandem",
+            _NOT_PROPOSED[verb], field="tandem", tandem=tandem.id, status=tandem.status.value
         )
 
 
@@ -609,7 +664,9 @@ def accept_tandem(
     """
     _require_proposed(tandem, "accepted")
     if tandem.approved_at is not None:
-        raise ConflictError(f"tandem {tandem.id} is already approved", field="tandem")
+        raise ConflictError(
+            N_("tandem %(tandem)s is already approved"), field="tandem", tandem=tandem.id
+        )
     tandem.approved_by, tandem.approved_at = actor, now or utcnow()
     session.flush()
     audit.record(
@@ -631,7 +688,7 @@ def reject_tandem(session: Session, tandem: Tandem, *, actor: str) -> Tandem:
     """
     _require_proposed(tandem, "rejected")
     if tandem.locked:
-        raise ConflictError(f"tandem {tandem.id} is locked; unlock it first", field="tandem")
+        raise ConflictError(_LOCKED, field="tandem", tandem=tandem.id)
     tandem.status, tandem.status_changed_at = TandemStatus.REJECTED, utcnow()
     session.flush()
     audit.record(
@@ -653,7 +710,10 @@ def set_lock(session: Session, tandem: Tandem, *, locked: bool, actor: str) -> T
     """
     if tandem.status not in (TandemStatus.PROPOSED, *KEPT_STATUSES):
         raise ConflictError(
-            f"tandem {tandem.id} is {tandem.status.value}; it cannot be locked", field="tandem"
+            N_("tandem %(tandem)s is %(status)s; it cannot be locked"),
+            field="tandem",
+            tandem=tandem.id,
+            status=tandem.status.value,
         )
     if tandem.locked is locked:
         return tandem
@@ -680,9 +740,10 @@ def approve_run(
     """
     if run.status is not MatchRunStatus.SUCCEEDED:
         raise ConflictError(
-            f"match run {run.id} is {run.status.value}; only the latest successful run can be "
-            "approved",
+            N_("match run %(run)s is %(status)s; only the latest successful run can be approved"),
             field="run",
+            run=run.id,
+            status=run.status.value,
         )
     now = now or utcnow()
     approved = 0
@@ -718,15 +779,15 @@ def swap_tandems(
             breaks a hard rule (the message says which and why).
     """
     if role not in ("mentor", "mentee"):
-        raise ValidationError("role must be mentor or mentee", field="role")
+        raise ValidationError(N_("role must be mentor or mentee"), field="role")
     if first.id == second.id:
-        raise ValidationError("choose two different tandems", field="tandem")
+        raise ValidationError(N_("choose two different tandems"), field="tandem")
     for t in (first, second):
         _require_proposed(t, "swapped")
         if t.locked:
-            raise ConflictError(f"tandem {t.id} is locked; unlock it first", field="tandem")
+            raise ConflictError(_LOCKED, field="tandem", tandem=t.id)
     if first.program_id != second.program_id:
-        raise ConflictError("tandems of different programs cannot swap members", field="tandem")
+        raise ConflictError(N_("tandems of different programs cannot swap members"), field="tandem")
     program = programs.get_program(session, org_id=first.org_id, program_id=first.program_id)
     settings = settings_for(program)
     pool = build_candidates(session, program)
@@ -754,8 +815,7 @@ def swap_tandems(
             for mentee in mentees:
                 rules = pair_violations(mentor, mentee, settings.rules, peers=peers)
                 if rules:
-                    why = explain_violation(rules[0], mentor.name, mentee.name)["en"]
-                    raise ConflictError(f"the swap is refused: {why}", field="tandem")
+                    raise _swap_refused(rules[0], mentor.name, mentee.name)
                 pairs.append(breakdown(mentor, mentee, settings, peers=peers))
         score = float(sum(p.score for p in pairs))
         rescored.append((t, pairs, score))

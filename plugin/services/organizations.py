@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.errors import ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError
 from plugin.models import Organization
 from plugin.services import audit
 
@@ -37,7 +37,7 @@ def get_organization(session: Session, slug: str) -> Organization:
     """
     org = find_organization(session, slug)
     if org is None:
-        raise NotFound(f"unknown organization {slug!r}", field="org")
+        raise NotFound(N_("unknown organization %(org)s"), field="org", org=repr(slug))
     return org
 
 
@@ -61,15 +61,18 @@ def create_organization(session: Session, *, slug: str, name: str, actor: str) -
     """
     if not SLUG_RE.match(slug or ""):
         raise ValidationError(
-            f"invalid organization slug {slug!r}: use 1–64 lower-case letters, digits and "
-            "hyphens, starting and ending with a letter or digit",
+            N_(
+                "invalid organization slug %(slug)s: use 1–64 lower-case letters, digits and "
+                "hyphens, starting and ending with a letter or digit"
+            ),
             field="slug",
+            slug=repr(slug),
         )
     name = (name or "").strip()
     if not name or len(name) > 200:
-        raise ValidationError("organization name must be 1–200 characters", field="name")
+        raise ValidationError(N_("organization name must be 1–200 characters"), field="name")
     if find_organization(session, slug) is not None:
-        raise ConflictError(f"organization {slug!r} already exists", field="slug")
+        raise ConflictError(N_("organization %(org)s already exists"), field="slug", org=repr(slug))
     org = Organization(slug=slug, name=name)
     session.add(org)
     session.flush()
@@ -104,7 +107,10 @@ def set_identity_link_rule(
     """
     if rule not in LINK_RULES:
         raise ValidationError(
-            f"unknown link rule {rule!r}; choose from {', '.join(LINK_RULES)}", field="rule"
+            N_("unknown link rule %(rule)s; choose from %(choices)s"),
+            field="rule",
+            rule=repr(rule),
+            choices=", ".join(LINK_RULES),
         )
     if org.identity_link_rule != rule:
         before = org.identity_link_rule

@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from plugin.access import Actor, ActorRole
 from plugin.db import utcnow
 from plugin.errors import (
+    N_,
     ConflictError,
     ConnectorAuthError,
     ConnectorDataError,
@@ -218,7 +219,7 @@ def _update(session: Session, where: ColumnElement[bool], values: dict[str, Any]
 def _check_worker(worker_id: str) -> None:
     if not isinstance(worker_id, str) or not worker_id or len(worker_id) > _WORKER_ID_CHARS:
         raise ValidationError(
-            f"worker id must be 1–{_WORKER_ID_CHARS} characters", field="worker_id"
+            N_("worker id must be 1–%(max)s characters"), field="worker_id", max=_WORKER_ID_CHARS
         )
 
 
@@ -254,9 +255,9 @@ def claim(
     """
     _check_worker(worker_id)
     if limit < 1:
-        raise ValidationError("limit must be at least 1", field="limit")
+        raise ValidationError(N_("limit must be at least 1"), field="limit")
     if lease_seconds <= 0:
-        raise ValidationError("the lease must be longer than 0 seconds", field="lease_seconds")
+        raise ValidationError(N_("the lease must be longer than 0 seconds"), field="lease_seconds")
     now = _now(now)
     due = _due(now, lease_seconds)
     claimed: list[int] = []
@@ -449,8 +450,10 @@ def release(
 def _require_admin(actor: Actor) -> None:
     if actor.role is not ActorRole.ADMIN:
         raise PermissionDenied(
-            "only an organization admin may see or change the write-back outbox "
-            "(its messages carry personal data)",
+            N_(
+                "only an organization admin may see or change the write-back outbox "
+                "(its messages carry personal data)"
+            ),
             field="actor",
         )
 
@@ -461,7 +464,10 @@ def _status(value: str | OutboxStatus) -> OutboxStatus:
     except ValueError:
         choices = ", ".join(s.value for s in OutboxStatus)
         raise ValidationError(
-            f"unknown outbox status {value!r}; choose from {choices}", field="status"
+            N_("unknown outbox status %(status)s; choose from %(choices)s"),
+            field="status",
+            status=repr(value),
+            choices=choices,
         ) from None
 
 
@@ -475,7 +481,9 @@ def get_message(session: Session, actor: Actor, message_id: int) -> OutboxMessag
     _require_admin(actor)
     message = session.get(OutboxMessage, message_id)
     if message is None or message.org_id != actor.org_id:
-        raise NotFound(f"outbox message {message_id} not found", field="message")
+        raise NotFound(
+            N_("outbox message %(message_id)s not found"), field="message", message_id=message_id
+        )
     return message
 
 
@@ -503,7 +511,9 @@ def list_messages(
     """
     _require_admin(actor)
     if not 1 <= limit <= _MAX_LIST:
-        raise ValidationError(f"limit must be between 1 and {_MAX_LIST}", field="limit")
+        raise ValidationError(
+            N_("limit must be between 1 and %(max)s"), field="limit", max=_MAX_LIST
+        )
     stmt = select(OutboxMessage).where(OutboxMessage.org_id == actor.org_id)
     if status is not None:
         stmt = stmt.where(OutboxMessage.status == _status(status))
@@ -542,18 +552,45 @@ def retry(
     now = _now(now)
     message = get_message(session, actor, message_id)
     if message.status is OutboxStatus.DELIVERED:
-        when = message.delivered_at.isoformat() if message.delivered_at else "an earlier run"
+        if message.delivered_at is None:
+            raise ConflictError(
+                N_(
+                    "outbox message %(message_id)s was already delivered (an earlier run); "
+                    "only pending or dead messages can be retried"
+                ),
+                field="message",
+                message_id=message_id,
+            )
         raise ConflictError(
-            f"outbox message {message_id} was already delivered ({when}); only pending "
-            "or dead messages can be retried",
+            N_(
+                "outbox message %(message_id)s was already delivered (%(when)s); only pending "
+                "or dead messages can be retried"
+            ),
             field="message",
+            message_id=message_id,
+            when=message.delivered_at.isoformat(),
         )
     if message.status is OutboxStatus.DELIVERING:
-        since = message.claimed_at.isoformat() if message.claimed_at else "an unknown time"
+        if message.claimed_at is None:
+            raise ConflictError(
+                N_(
+                    "outbox message %(message_id)s is being delivered by worker %(worker)s "
+                    "(claimed an unknown time); wait for that attempt to finish or its lease "
+                    "to expire"
+                ),
+                field="message",
+                message_id=message_id,
+                worker=message.claimed_by,
+            )
         raise ConflictError(
-            f"outbox message {message_id} is being delivered by worker {message.claimed_by} "
-            f"(claimed {since}); wait for that attempt to finish or its lease to expire",
+            N_(
+                "outbox message %(message_id)s is being delivered by worker %(worker)s "
+                "(claimed %(since)s); wait for that attempt to finish or its lease to expire"
+            ),
             field="message",
+            message_id=message_id,
+            worker=message.claimed_by,
+            since=message.claimed_at.isoformat(),
         )
     previous, attempts = message.status, message.attempts
     changed = _update(
@@ -568,9 +605,12 @@ def retry(
     _expire(session, [message.id])
     if changed != 1:
         raise ConflictError(
-            f"outbox message {message_id} changed while it was being retried (a worker "
-            "claimed it); look at it again",
+            N_(
+                "outbox message %(message_id)s changed while it was being retried (a worker "
+                "claimed it); look at it again"
+            ),
             field="message",
+            message_id=message_id,
         )
     audit.record(
         session,

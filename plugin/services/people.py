@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from plugin import orgchart
 from plugin.db import utcnow
-from plugin.errors import NotFound, ValidationError
+from plugin.errors import N_, NotFound, ValidationError
 from plugin.models import Person
 from plugin.services import audit
 
@@ -51,7 +51,9 @@ def get_person(session: Session, *, org_id: int, person_id: int) -> Person:
     """
     person = session.get(Person, person_id)
     if person is None or person.org_id != org_id:
-        raise NotFound(f"person {person_id} not found in this organization", field="person")
+        raise NotFound(
+            N_("person %(person)s not found in this organization"), field="person", person=person_id
+        )
     return person
 
 
@@ -76,8 +78,10 @@ def record_departure(
     person = get_person(session, org_id=org_id, person_id=person_id)
     if person.hire_date is not None and left_on < person.hire_date:
         raise ValidationError(
-            f"the last day ({left_on}) is before the hire date ({person.hire_date})",
+            N_("the last day (%(last)s) is before the hire date (%(hired)s)"),
             field="left_on",
+            last=str(left_on),
+            hired=str(person.hire_date),
         )
     today = today or utcnow().date()
     person.left_on = left_on

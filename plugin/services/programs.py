@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plugin.errors import ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError
 from plugin.models import (
     Enrollment,
     Organization,
@@ -113,7 +113,13 @@ def _number(value: Any, lo: float, hi: float, field: str) -> float:
         or not math.isfinite(value)
         or not lo <= value <= hi
     ):
-        raise ValidationError(f"{field} must be a number from {lo:g} to {hi:g}", field=field)
+        raise ValidationError(
+            N_("%(name)s must be a number from %(lo)s to %(hi)s"),
+            field=field,
+            name=field,
+            lo=f"{lo:g}",
+            hi=f"{hi:g}",
+        )
     return float(value)
 
 
@@ -123,7 +129,10 @@ def _parse_format(value: ProgramFormat | str) -> ProgramFormat:
     except ValueError:
         choices = ", ".join(f.value for f in ProgramFormat)
         raise ValidationError(
-            f"unknown program format {value!r}; choose one of {choices}", field="format"
+            N_("unknown program format %(format)s; choose one of %(choices)s"),
+            field="format",
+            format=repr(value),
+            choices=choices,
         ) from None
 
 
@@ -133,7 +142,10 @@ def _parse_status(value: ProgramStatus | str) -> ProgramStatus:
     except ValueError:
         choices = ", ".join(s.value for s in ProgramStatus)
         raise ValidationError(
-            f"unknown program status {value!r}; choose one of {choices}", field="status"
+            N_("unknown program status %(status)s; choose one of %(choices)s"),
+            field="status",
+            status=repr(value),
+            choices=choices,
         ) from None
 
 
@@ -155,22 +167,28 @@ def validate_theme_plan(
     if plan is None:
         return [{"month": i + 1, "theme": t} for i, t in enumerate(DEFAULT_THEMES[:months])]
     if not isinstance(plan, list | tuple):
-        raise ValidationError("theme_plan must be a list of {month, theme}", field="theme_plan")
+        raise ValidationError(N_("theme_plan must be a list of {month, theme}"), field="theme_plan")
     seen: set[int] = set()
     out: list[dict[str, Any]] = []
     for i, item in enumerate(plan):
         if not isinstance(item, Mapping) or set(item) - {"month", "theme"}:
             raise ValidationError(
-                f"theme_plan[{i}] must be an object with 'month' and 'theme'", field="theme_plan"
+                N_("theme_plan[%(index)s] must be an object with 'month' and 'theme'"),
+                field="theme_plan",
+                index=i,
             )
         month = _int_in(item.get("month"), 1, months, f"theme_plan[{i}].month")
         theme = item.get("theme")
         if not isinstance(theme, str) or not theme.strip() or len(theme) > 200:
             raise ValidationError(
-                f"theme_plan[{i}].theme must be 1–200 characters", field="theme_plan"
+                N_("theme_plan[%(index)s].theme must be 1–200 characters"),
+                field="theme_plan",
+                index=i,
             )
         if month in seen:
-            raise ValidationError(f"theme_plan has month {month} twice", field="theme_plan")
+            raise ValidationError(
+                N_("theme_plan has month %(month)s twice"), field="theme_plan", month=month
+            )
         seen.add(month)
         out.append({"month": month, "theme": theme.strip()})
     return sorted(out, key=lambda x: x["month"])
@@ -187,24 +205,28 @@ def validate_matching_settings(settings: Mapping[str, Any] | None) -> dict[str, 
     if settings is None:
         return merged
     if not isinstance(settings, Mapping):
-        raise ValidationError("matching_settings must be an object", field="matching_settings")
+        raise ValidationError(N_("matching_settings must be an object"), field="matching_settings")
     unknown = set(settings) - set(merged)
     if unknown:
         raise ValidationError(
-            f"unknown matching setting(s): {', '.join(sorted(unknown))}", field="matching_settings"
+            N_("unknown matching setting(s): %(settings)s"),
+            field="matching_settings",
+            settings=", ".join(sorted(unknown)),
         )
     if "objective" in settings:
         if settings["objective"] not in ("best_total", "most_matched"):
             raise ValidationError(
-                "objective must be best_total or most_matched", field="matching_settings"
+                N_("objective must be best_total or most_matched"), field="matching_settings"
             )
         merged["objective"] = settings["objective"]
     weights = settings.get("weights", {})
     if not isinstance(weights, Mapping):
-        raise ValidationError("weights must be an object", field="matching_settings")
+        raise ValidationError(N_("weights must be an object"), field="matching_settings")
     for key, value in weights.items():
         if key not in merged["weights"]:
-            raise ValidationError(f"unknown weight {key!r}", field="matching_settings")
+            raise ValidationError(
+                N_("unknown weight %(weight)s"), field="matching_settings", weight=repr(key)
+            )
         merged["weights"][key] = _number(value, 0, 10, f"weights.{key}")
     if "max_timezone_hours" in settings:
         tz = settings["max_timezone_hours"]
@@ -214,11 +236,13 @@ def validate_matching_settings(settings: Mapping[str, Any] | None) -> dict[str, 
     if "seniority_band" in settings:
         band = settings["seniority_band"]
         if not isinstance(band, Mapping) or set(band) - {"min", "max"}:
-            raise ValidationError("seniority_band must be {min, max}", field="matching_settings")
+            raise ValidationError(
+                N_("seniority_band must be {min, max}"), field="matching_settings"
+            )
         lo = _int_in(band.get("min", 0), 0, 30, "seniority_band.min")
         hi = _int_in(band.get("max", 30), 0, 30, "seniority_band.max")
         if lo > hi:
-            raise ValidationError("seniority_band.min is above max", field="matching_settings")
+            raise ValidationError(N_("seniority_band.min is above max"), field="matching_settings")
         merged["seniority_band"] = {"min": lo, "max": hi}
     if "group" in settings:
         group = settings["group"]
@@ -227,18 +251,23 @@ def validate_matching_settings(settings: Mapping[str, Any] | None) -> dict[str, 
             "juniors_per_group",
         }:
             raise ValidationError(
-                "group must be {seniors_per_group, juniors_per_group}", field="matching_settings"
+                N_("group must be {seniors_per_group, juniors_per_group}"),
+                field="matching_settings",
             )
         for key, (lo_ok, hi_ok) in (("seniors_per_group", (1, 2)), ("juniors_per_group", (3, 4))):
             if key not in group:
                 continue
             rng = group[key]
             if not isinstance(rng, list | tuple) or len(rng) != 2:
-                raise ValidationError(f"group.{key} must be [min, max]", field="matching_settings")
+                raise ValidationError(
+                    N_("group.%(key)s must be [min, max]"), field="matching_settings", key=key
+                )
             lo = _int_in(rng[0], lo_ok, hi_ok, f"group.{key}[0]")
             hi = _int_in(rng[1], lo_ok, hi_ok, f"group.{key}[1]")
             if lo > hi:
-                raise ValidationError(f"group.{key}: min is above max", field="matching_settings")
+                raise ValidationError(
+                    N_("group.%(key)s: min is above max"), field="matching_settings", key=key
+                )
             merged["group"][key] = [lo, hi]
     return merged
 
@@ -255,12 +284,13 @@ def validate_completion_rule(
     if rule is None:
         return out
     if not isinstance(rule, Mapping):
-        raise ValidationError("completion_rule must be an object", field="completion_rule")
+        raise ValidationError(N_("completion_rule must be an object"), field="completion_rule")
     unknown = set(rule) - set(out)
     if unknown:
         raise ValidationError(
-            f"unknown completion rule key(s): {', '.join(sorted(unknown))}",
+            N_("unknown completion rule key(s): %(keys)s"),
             field="completion_rule",
+            keys=", ".join(sorted(unknown)),
         )
     if "min_sessions" in rule:
         out["min_sessions"] = _int_in(rule["min_sessions"], 1, 100, "completion_rule.min_sessions")
@@ -269,7 +299,7 @@ def validate_completion_rule(
     if "require_post_assessment" in rule:
         if not isinstance(rule["require_post_assessment"], bool):
             raise ValidationError(
-                "completion_rule.require_post_assessment must be true or false",
+                N_("completion_rule.require_post_assessment must be true or false"),
                 field="completion_rule",
             )
         out["require_post_assessment"] = rule["require_post_assessment"]
@@ -285,48 +315,54 @@ def validate_assessment_skills(session: Session, org_id: int, codes: Any) -> lis
         return []
     if isinstance(codes, str) or not isinstance(codes, Sequence):
         raise ValidationError(
-            "assessment_skills must be a list of skill codes", field="assessment_skills"
+            N_("assessment_skills must be a list of skill codes"), field="assessment_skills"
         )
     out: list[str] = []
     for code in codes:
         if not isinstance(code, str) or not code.strip():
             raise ValidationError(
-                "assessment_skills must be a list of skill codes", field="assessment_skills"
+                N_("assessment_skills must be a list of skill codes"), field="assessment_skills"
             )
         if code.strip() not in out:
             out.append(code.strip())
     if len(out) > 50:
-        raise ValidationError("at most 50 assessment skills", field="assessment_skills")
+        raise ValidationError(N_("at most 50 assessment skills"), field="assessment_skills")
     known = set(session.scalars(select(Skill.code).where(Skill.org_id == org_id)))
     unknown = [c for c in out if c not in known]
     if unknown:
         raise ValidationError(
-            f"unknown skill code(s): {', '.join(unknown)}", field="assessment_skills"
+            N_("unknown skill code(s): %(codes)s"),
+            field="assessment_skills",
+            codes=", ".join(unknown),
         )
     return out
 
 
 def _check_dates(starts_on: Any, ends_on: Any) -> None:
     if not isinstance(starts_on, date) or not isinstance(ends_on, date):
-        raise ValidationError("starts_on and ends_on must be dates", field="starts_on")
+        raise ValidationError(N_("starts_on and ends_on must be dates"), field="starts_on")
     if ends_on <= starts_on:
         raise ValidationError(
-            f"the program must end after it starts (starts {starts_on}, ends {ends_on})",
+            N_("the program must end after it starts (starts %(starts)s, ends %(ends)s)"),
             field="ends_on",
+            starts=str(starts_on),
+            ends=str(ends_on),
         )
     if (ends_on - starts_on).days > MAX_PROGRAM_DAYS:
-        raise ValidationError("a program may last at most three years", field="ends_on")
+        raise ValidationError(N_("a program may last at most three years"), field="ends_on")
 
 
 def _check_name(session: Session, org_id: int, name: Any, *, exclude: int | None = None) -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 200:
-        raise ValidationError("program name must be 1–200 characters", field="name")
+        raise ValidationError(N_("program name must be 1–200 characters"), field="name")
     clean: str = name.strip()
     stmt = select(Program.id).where(Program.org_id == org_id, Program.name == clean)
     if exclude is not None:
         stmt = stmt.where(Program.id != exclude)
     if session.scalar(stmt) is not None:
-        raise ConflictError(f"a program named {clean!r} already exists", field="name")
+        raise ConflictError(
+            N_("a program named %(name)s already exists"), field="name", name=repr(clean)
+        )
     return clean
 
 
@@ -409,7 +445,11 @@ def get_program(session: Session, *, org_id: int, program_id: int) -> Program:
     """
     program = session.get(Program, program_id)
     if program is None or program.org_id != org_id:
-        raise NotFound(f"program {program_id} not found in this organization", field="program")
+        raise NotFound(
+            N_("program %(program)s not found in this organization"),
+            field="program",
+            program=program_id,
+        )
     return program
 
 
@@ -439,23 +479,27 @@ def update_program(
     """
     unknown = set(changes) - _EDITABLE
     if unknown:
-        raise ValidationError(f"cannot edit {', '.join(sorted(unknown))}", field=min(unknown))
+        raise ValidationError(
+            N_("cannot edit %(fields)s"), field=min(unknown), fields=", ".join(sorted(unknown))
+        )
     if program.status is ProgramStatus.CLOSED:
-        raise ConflictError("a closed program cannot be edited", field="status")
+        raise ConflictError(N_("a closed program cannot be edited"), field="status")
     values: dict[str, Any] = {}
     if "name" in changes:
         values["name"] = _check_name(session, program.org_id, changes["name"], exclude=program.id)
     if "format" in changes:
         fmt = _parse_format(changes["format"])
         if fmt is not program.format and _enrollment_count(session, program.id):
-            raise ConflictError("the format cannot change once people have enrolled")
+            raise ConflictError(N_("the format cannot change once people have enrolled"))
         values["format"] = fmt
     starts_on = changes.get("starts_on", program.starts_on)
     ends_on = changes.get("ends_on", program.ends_on)
     if "starts_on" in changes or "ends_on" in changes:
         _check_dates(starts_on, ends_on)
         if program.status is ProgramStatus.RUNNING and starts_on != program.starts_on:
-            raise ConflictError("a running program's start date cannot change", field="starts_on")
+            raise ConflictError(
+                N_("a running program's start date cannot change"), field="starts_on"
+            )
         values["starts_on"], values["ends_on"] = starts_on, ends_on
     for key, lo, hi in (
         ("cadence_days", 1, 365),
@@ -531,16 +575,23 @@ def set_program_status(
     if new is old:
         return program
     if new not in TRANSITIONS[old]:
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old])) or "none (closed is final)"
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old]))
         raise ConflictError(
-            f"a program cannot go from {old.value} to {new.value}; allowed: {allowed}",
+            N_("a program cannot go from %(old)s to %(new)s; allowed: %(allowed)s")
+            if allowed
+            else N_("a program cannot go from %(old)s to %(new)s; allowed: none (closed is final)"),
             field="status",
+            old=old.value,
+            new=new.value,
+            allowed=allowed,
         )
     if today is None and now is not None:
         today = now.date()
     if new is ProgramStatus.RUNNING and today is not None and today > program.ends_on:
         raise ConflictError(
-            f"the program ended on {program.ends_on}; it cannot start running", field="status"
+            N_("the program ended on %(ends)s; it cannot start running"),
+            field="status",
+            ends=str(program.ends_on),
         )
     program.status = new
     session.flush()

@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 
 from plugin.access import Actor, require_coordinator
 from plugin.db import utcnow
-from plugin.errors import NotFound, ValidationError
+from plugin.errors import N_, NotFound, ValidationError
 from plugin.models import (
     Action,
     Alert,
@@ -1202,17 +1202,27 @@ def build_report(
     """
     program = session.get(Program, program_id)
     if program is None or program.org_id != actor.org_id:
-        raise NotFound(f"program {program_id} not found in this organization", field="program")
+        raise NotFound(
+            N_("program %(program)s not found in this organization"),
+            field="program",
+            program=program_id,
+        )
     require_coordinator(session, actor, program.id)
     if isinstance(min_group, bool) or not isinstance(min_group, int) or min_group < MIN_GROUP:
         raise ValidationError(
-            f"min_group must be a whole number of at least {MIN_GROUP}: groups under "
-            f"{MIN_GROUP} people are never shown (got {min_group!r})",
+            N_(
+                "min_group must be a whole number of at least %(min)s: groups under "
+                "%(min)s people are never shown (got %(value)s)"
+            ),
             field="min_group",
+            min=MIN_GROUP,
+            value=repr(min_group),
         )
     if as_of is not None and (isinstance(as_of, datetime) or not isinstance(as_of, date)):
         raise ValidationError(
-            f"as_of must be a calendar date (YYYY-MM-DD), got {as_of!r}", field="as_of"
+            N_("as_of must be a calendar date (YYYY-MM-DD), got %(value)s"),
+            field="as_of",
+            value=repr(as_of),
         )
     now = now or utcnow()
     day = as_of or now.astimezone(UTC).date()

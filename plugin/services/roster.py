@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.access import Actor, ActorRole, require_coordinator, require_org
-from plugin.errors import ConflictError, NotFound, PluginError
+from plugin.errors import N_, ConflictError, NotFound, PluginError
 from plugin.models import (
     Enrollment,
     EnrollmentStatus,
@@ -106,11 +106,11 @@ def import_roster(
     """
     program = session.get(Program, program_id)
     if program is None or program.org_id != actor.org_id:
-        raise NotFound(f"program {program_id} not found", field="program")
+        raise NotFound(N_("program %(program)s not found"), field="program", program=program_id)
     require_org(actor, program.org_id, "program")
     require_coordinator(session, actor, program.id)
     if program.status is ProgramStatus.CLOSED:
-        raise ConflictError("the program is closed; nobody can be invited", field="program")
+        raise ConflictError(N_("the program is closed; nobody can be invited"), field="program")
     org = session.get(Organization, program.org_id)
     assert org is not None  # noqa: S101 (FK)
 

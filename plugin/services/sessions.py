@@ -30,7 +30,14 @@ from sqlalchemy.orm import Session
 from plugin import validation
 from plugin.access import Actor, ActorRole, is_coordinator, member_of
 from plugin.db import utcnow
-from plugin.errors import ConflictError, NotFound, PermissionDenied, TrackingError, ValidationError
+from plugin.errors import (
+    N_,
+    ConflictError,
+    NotFound,
+    PermissionDenied,
+    TrackingError,
+    ValidationError,
+)
 from plugin.models import (
     EnrollmentRole,
     Feedback,
@@ -73,6 +80,121 @@ MAX_TOPIC = 200
 MAX_REASON = 2000
 MAX_NOTES = 20_000
 MAX_COMMENT = 4000
+
+# Refusals are whole sentences per action, so that each translates as one.
+
+#: Per action: (the actor is not acting as a participant, the actor is not a member).
+_MEMBERS_ONLY: dict[str, tuple[str, str]] = {
+    "plan": (
+        N_(
+            "only the members of tandem %(tandem)s may plan its sessions; a coordinator or "
+            "admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may plan its sessions"),
+    ),
+    "record": (
+        N_(
+            "only the members of tandem %(tandem)s may record its sessions; a coordinator or "
+            "admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may record its sessions"),
+    ),
+    "cancel": (
+        N_(
+            "only the members of tandem %(tandem)s may cancel its sessions; a coordinator or "
+            "admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may cancel its sessions"),
+    ),
+    "write_notes": (
+        N_(
+            "only the members of tandem %(tandem)s may write the private notes of its "
+            "sessions; a coordinator or admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may write the private notes of its sessions"),
+    ),
+    "read_notes": (
+        N_(
+            "only the members of tandem %(tandem)s may read the private notes of its "
+            "sessions; a coordinator or admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may read the private notes of its sessions"),
+    ),
+    "give_feedback": (
+        N_(
+            "only the members of tandem %(tandem)s may give feedback on its sessions; a "
+            "coordinator or admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may give feedback on its sessions"),
+    ),
+    "list": (
+        N_(
+            "only the members of tandem %(tandem)s may list its sessions; a coordinator or "
+            "admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may list its sessions"),
+    ),
+    "see": (
+        N_(
+            "only the members of tandem %(tandem)s may see its sessions; a coordinator or "
+            "admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may see its sessions"),
+    ),
+    "see_feedback": (
+        N_(
+            "only the members of tandem %(tandem)s may see feedback on its sessions; a "
+            "coordinator or admin may not, whatever program they run"
+        ),
+        N_("only the members of tandem %(tandem)s may see feedback on its sessions"),
+    ),
+}
+#: Per reading action: neither a member nor a coordinator of the program.
+_READERS_ONLY: dict[str, str] = {
+    "list": N_(
+        "only the members of tandem %(tandem)s and the coordinators of program %(program)s "
+        "may list its sessions"
+    ),
+    "see": N_(
+        "only the members of tandem %(tandem)s and the coordinators of program %(program)s "
+        "may see its sessions"
+    ),
+    "see_feedback": N_(
+        "only the members of tandem %(tandem)s and the coordinators of program %(program)s "
+        "may see feedback on its sessions"
+    ),
+}
+#: Per change: (the tandem is not active, the program is closed).
+_NOT_RUNNING: dict[str, tuple[str, str]] = {
+    "plan": (
+        N_(
+            "tandem %(tandem)s is %(status)s; sessions can be planned only while it is active "
+            "(after both members accepted and the kick-off was recorded)"
+        ),
+        N_("program %(program)s is closed; its sessions can no longer be planned"),
+    ),
+    "hold": (
+        N_(
+            "tandem %(tandem)s is %(status)s; sessions can be held only while it is active "
+            "(after both members accepted and the kick-off was recorded)"
+        ),
+        N_("program %(program)s is closed; its sessions can no longer be held"),
+    ),
+    "log": (
+        N_(
+            "tandem %(tandem)s is %(status)s; sessions can be recorded only while it is active "
+            "(after both members accepted and the kick-off was recorded)"
+        ),
+        N_("program %(program)s is closed; its sessions can no longer be recorded"),
+    ),
+    "cancel": (
+        N_(
+            "tandem %(tandem)s is %(status)s; sessions can be cancelled only while it is "
+            "active (after both members accepted and the kick-off was recorded)"
+        ),
+        N_("program %(program)s is closed; its sessions can no longer be cancelled"),
+    ),
+}
 
 
 # --------------------------------------------------------------------------- themes
@@ -137,11 +259,13 @@ def program_window(program: Program) -> tuple[datetime, datetime]:
 
 def _aware(value: Any, field: str) -> datetime:
     if not isinstance(value, datetime):
-        raise ValidationError(f"{field} must be a date and time", field=field)
+        raise ValidationError(N_("%(name)s must be a date and time"), field=field, name=field)
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationError(
-            f"{field} must carry a time zone (e.g. 2026-03-02T09:00+00:00); got {value}",
+            N_("%(name)s must carry a time zone (e.g. 2026-03-02T09:00+00:00); got %(value)s"),
             field=field,
+            name=field,
+            value=str(value),
         )
     return value.astimezone(UTC)
 
@@ -154,9 +278,16 @@ def _in_program(program: Program, moment: datetime, field: str) -> None:
     start, end = program_window(program)
     if not start <= moment < end:
         raise ValidationError(
-            f"{field} {_fmt(moment)} is outside program {program.id}, which runs from "
-            f"{program.starts_on} 00:00 to {program.ends_on} 23:59 UTC",
+            N_(
+                "%(name)s %(moment)s is outside program %(program)s, which runs from "
+                "%(start)s 00:00 to %(end)s 23:59 UTC"
+            ),
             field=field,
+            name=field,
+            moment=_fmt(moment),
+            program=program.id,
+            start=str(program.starts_on),
+            end=str(program.ends_on),
         )
 
 
@@ -166,53 +297,52 @@ def _in_program(program: Program, moment: datetime, field: str) -> None:
 def _tandem(session: Session, actor: Actor, tandem_id: int) -> Tandem:
     tandem = session.get(Tandem, tandem_id)
     if tandem is None or tandem.org_id != actor.org_id:
-        raise NotFound(f"tandem {tandem_id} not found", field="tandem")
+        raise NotFound(N_("tandem %(tandem)s not found"), field="tandem", tandem=tandem_id)
     return tandem
 
 
 def _session(session: Session, actor: Actor, session_id: int) -> tuple[MentoringSession, Tandem]:
     row = session.get(MentoringSession, session_id)
     if row is None or row.org_id != actor.org_id:
-        raise NotFound(f"session {session_id} not found", field="session")
+        raise NotFound(N_("session %(session)s not found"), field="session", session=session_id)
     tandem = session.get(Tandem, row.tandem_id)
     if tandem is None:  # pragma: no cover - the foreign key cascades
-        raise NotFound(f"session {session_id} not found", field="session")
+        raise NotFound(N_("session %(session)s not found"), field="session", session=session_id)
     return row, tandem
 
 
 def _program(session: Session, tandem: Tandem) -> Program:
     program = session.get(Program, tandem.program_id)
     if program is None:  # pragma: no cover - the foreign key cascades
-        raise NotFound(f"program {tandem.program_id} not found", field="program")
+        raise NotFound(
+            N_("program %(program)s not found"), field="program", program=tandem.program_id
+        )
     return program
 
 
-def _member(tandem: Tandem, actor: Actor, verb: str) -> TandemMember:
-    """The acting member; coordinators and admins act on sessions never, whoever they are."""
+def _member(tandem: Tandem, actor: Actor, action: str) -> TandemMember:
+    """The acting member; coordinators and admins act on sessions never, whoever they are.
+
+    ``action`` is a key of :data:`_MEMBERS_ONLY` (what the refusal says is refused).
+    """
+    not_staff, not_member = _MEMBERS_ONLY[action]
     if actor.role is not ActorRole.PARTICIPANT:
-        raise PermissionDenied(
-            f"only the members of tandem {tandem.id} may {verb}; a coordinator or admin "
-            "may not, whatever program they run",
-            field="tandem",
-        )
+        raise PermissionDenied(not_staff, field="tandem", tandem=tandem.id)
     member = member_of(tandem, actor)
     if member is None:
-        raise PermissionDenied(f"only the members of tandem {tandem.id} may {verb}", field="tandem")
+        raise PermissionDenied(not_member, field="tandem", tandem=tandem.id)
     return member
 
 
-def _require_running(tandem: Tandem, program: Program, verb: str) -> None:
+def _require_running(tandem: Tandem, program: Program, change: str) -> None:
+    """``change`` is a key of :data:`_NOT_RUNNING`."""
+    not_active, closed = _NOT_RUNNING[change]
     if tandem.status is not TandemStatus.ACTIVE:
         raise TrackingError(
-            f"tandem {tandem.id} is {tandem.status.value}; sessions can be {verb} only while "
-            "it is active (after both members accepted and the kick-off was recorded)",
-            field="tandem",
+            not_active, field="tandem", tandem=tandem.id, status=tandem.status.value
         )
     if program.status is ProgramStatus.CLOSED:
-        raise TrackingError(
-            f"program {program.id} is closed; its sessions can no longer be {verb}",
-            field="program",
-        )
+        raise TrackingError(closed, field="program", program=program.id)
 
 
 def _clash(
@@ -232,11 +362,21 @@ def _clash(
 def _refuse_clash(clash: MentoringSession | None, tandem: Tandem, moment: datetime) -> None:
     if clash is None:
         return
-    hint = "; hold that one instead" if clash.status is SessionStatus.PLANNED else ""
+    template = (
+        N_(
+            "tandem %(tandem)s already has session %(session)s (%(status)s) at %(moment)s; "
+            "hold that one instead"
+        )
+        if clash.status is SessionStatus.PLANNED
+        else N_("tandem %(tandem)s already has session %(session)s (%(status)s) at %(moment)s")
+    )
     raise ConflictError(
-        f"tandem {tandem.id} already has session {clash.id} ({clash.status.value}) at "
-        f"{_fmt(moment)}{hint}",
+        template,
         field="scheduled_at",
+        tandem=tandem.id,
+        session=clash.id,
+        status=clash.status.value,
+        moment=_fmt(moment),
     )
 
 
@@ -276,7 +416,7 @@ def plan_session(
     """
     now = now if now is not None else utcnow()
     tandem = _tandem(session, actor, tandem_id)
-    _member(tandem, actor, "plan its sessions")
+    _member(tandem, actor, "plan")
     program = _program(session, tandem)
     when = _aware(scheduled_at, "scheduled_at")
     minutes = (
@@ -285,7 +425,7 @@ def plan_session(
         else validation.whole_number(planned_minutes, 1, MAX_MINUTES, field="planned_minutes")
     )
     text = validation.text(topic, field="topic", limit=MAX_TOPIC)
-    _require_running(tandem, program, "planned")
+    _require_running(tandem, program, "plan")
     _in_program(program, when, "scheduled_at")
     _refuse_clash(_clash(session, tandem.id, when), tandem, when)
     row = MentoringSession(
@@ -321,9 +461,13 @@ def _held_at(row: MentoringSession, held_at: datetime | None, now: datetime) -> 
 def _check_held_at(program: Program, tandem: Tandem, moment: datetime, now: datetime) -> None:
     if moment > now:
         raise ValidationError(
-            f"held_at {_fmt(moment)} is in the future (now is {_fmt(now)}); a session is "
-            "recorded as held once it took place",
+            N_(
+                "held_at %(moment)s is in the future (now is %(now)s); a session is "
+                "recorded as held once it took place"
+            ),
             field="held_at",
+            moment=_fmt(moment),
+            now=_fmt(now),
         )
     _in_program(program, moment, "held_at")
 
@@ -363,17 +507,21 @@ def hold_session(
     """
     now = now if now is not None else utcnow()
     row, tandem = _session(session, actor, mentoring_session_id)
-    _member(tandem, actor, "record its sessions")
+    _member(tandem, actor, "record")
     program = _program(session, tandem)
     length = validation.whole_number(minutes, 1, MAX_MINUTES, field="minutes")
     text = validation.text(topic, field="topic", limit=MAX_TOPIC)
-    _require_running(tandem, program, "held")
+    _require_running(tandem, program, "hold")
     if row.status is not SessionStatus.PLANNED:
-        when = _fmt(row.held_at or row.scheduled_at)
         raise ConflictError(
-            f"session {row.id} is already {row.status.value} ({when}); only a planned "
-            "session can be marked held — log a new one instead",
+            N_(
+                "session %(session)s is already %(status)s (%(when)s); only a planned "
+                "session can be marked held — log a new one instead"
+            ),
             field="session",
+            session=row.id,
+            status=row.status.value,
+            when=_fmt(row.held_at or row.scheduled_at),
         )
     moment = _held_at(row, held_at, now)
     _check_held_at(program, tandem, moment, now)
@@ -424,12 +572,12 @@ def log_session(
     """
     now = now if now is not None else utcnow()
     tandem = _tandem(session, actor, tandem_id)
-    _member(tandem, actor, "record its sessions")
+    _member(tandem, actor, "record")
     program = _program(session, tandem)
     moment = _aware(held_at, "held_at")
     length = validation.whole_number(minutes, 1, MAX_MINUTES, field="minutes")
     text = validation.text(topic, field="topic", limit=MAX_TOPIC)
-    _require_running(tandem, program, "recorded")
+    _require_running(tandem, program, "log")
     _check_held_at(program, tandem, moment, now)
     _refuse_clash(_clash(session, tandem.id, moment), tandem, moment)
     row = MentoringSession(
@@ -482,15 +630,18 @@ def cancel_session(
     """
     now = now if now is not None else utcnow()
     row, tandem = _session(session, actor, mentoring_session_id)
-    member = _member(tandem, actor, "cancel its sessions")
+    member = _member(tandem, actor, "cancel")
     program = _program(session, tandem)
     text = validation.required_text(reason, field="reason", limit=MAX_REASON)
-    _require_running(tandem, program, "cancelled")
+    _require_running(tandem, program, "cancel")
     if row.status is not SessionStatus.PLANNED:
         raise ConflictError(
-            f"session {row.id} is already {row.status.value}; only a planned session can "
-            "be cancelled",
+            N_(
+                "session %(session)s is already %(status)s; only a planned session can be cancelled"
+            ),
             field="session",
+            session=row.id,
+            status=row.status.value,
         )
     row.status = SessionStatus.CANCELLED
     row.cancelled_by_id = member.person_id
@@ -559,7 +710,7 @@ def set_notes(
     """
     now = now if now is not None else utcnow()
     row, tandem = _session(session, actor, mentoring_session_id)
-    _member(tandem, actor, "write the private notes of its sessions")
+    _member(tandem, actor, "write_notes")
     row.private_notes = validation.text(text, field="notes", limit=MAX_NOTES, required=False)
     row.updated_at = now
     session.flush()
@@ -574,7 +725,7 @@ def get_notes(session: Session, actor: Actor, mentoring_session_id: int) -> str 
             and admins included).
     """
     row, tandem = _session(session, actor, mentoring_session_id)
-    _member(tandem, actor, "read the private notes of its sessions")
+    _member(tandem, actor, "read_notes")
     return row.private_notes
 
 
@@ -618,31 +769,38 @@ def give_feedback(
     """
     now = now if now is not None else utcnow()
     row, tandem = _session(session, actor, mentoring_session_id)
-    member = _member(tandem, actor, "give feedback on its sessions")
+    member = _member(tandem, actor, "give_feedback")
     program = _program(session, tandem)
     score = validation.whole_number(rating, 1, 5, field="rating")
     text = validation.text(comment, field="comment", limit=MAX_COMMENT)
     if not isinstance(shared_with_partner, bool):
-        raise ValidationError("shared_with_partner must be true or false", field="shared")
+        raise ValidationError(N_("shared_with_partner must be true or false"), field="shared")
     pulse: int | None = None
     if safety_pulse is not None:
         if program.format is ProgramFormat.BIDIRECTIONAL:
             raise ValidationError(
-                f"program {program.id} is bidirectional (peers teach each other); it has no "
-                "safety pulse",
+                N_(
+                    "program %(program)s is bidirectional (peers teach each other); it has no "
+                    "safety pulse"
+                ),
                 field="safety_pulse",
+                program=program.id,
             )
         if member.role is not EnrollmentRole.MENTOR:
             raise ValidationError(
-                "the safety pulse is the junior's (mentor's) to give; a senior (mentee) "
-                "gives a rating and a comment only",
+                N_(
+                    "the safety pulse is the junior's (mentor's) to give; a senior (mentee) "
+                    "gives a rating and a comment only"
+                ),
                 field="safety_pulse",
             )
         pulse = validation.whole_number(safety_pulse, 1, 5, field="safety_pulse")
     if row.status is not SessionStatus.HELD:
         raise TrackingError(
-            f"session {row.id} is {row.status.value}; feedback opens once it has been held",
+            N_("session %(session)s is %(status)s; feedback opens once it has been held"),
             field="session",
+            session=row.id,
+            status=row.status.value,
         )
     existing = session.scalars(
         select(Feedback.id).where(
@@ -651,9 +809,12 @@ def give_feedback(
     ).first()
     if existing is not None:
         raise ConflictError(
-            f"you already gave feedback on session {row.id}; feedback is given once per "
-            "member and session",
+            N_(
+                "you already gave feedback on session %(session)s; feedback is given once per "
+                "member and session"
+            ),
             field="session",
+            session=row.id,
         )
     feedback = Feedback(
         org_id=row.org_id,
@@ -739,16 +900,17 @@ def _feedback_by_session(session: Session, session_ids: Sequence[int]) -> dict[i
     return out
 
 
-def _reader(session: Session, actor: Actor, tandem: Tandem, verb: str) -> TandemMember | None:
-    """The reading member, ``None`` for a coordinator of the program; else refused."""
+def _reader(session: Session, actor: Actor, tandem: Tandem, action: str) -> TandemMember | None:
+    """The reading member, ``None`` for a coordinator of the program; else refused.
+
+    ``action`` is a key of :data:`_READERS_ONLY` (and of :data:`_MEMBERS_ONLY`).
+    """
     if actor.role is ActorRole.PARTICIPANT:
-        return _member(tandem, actor, verb)
+        return _member(tandem, actor, action)
     if is_coordinator(session, actor, tandem.program_id):
         return None
     raise PermissionDenied(
-        f"only the members of tandem {tandem.id} and the coordinators of program "
-        f"{tandem.program_id} may {verb}",
-        field="tandem",
+        _READERS_ONLY[action], field="tandem", tandem=tandem.id, program=tandem.program_id
     )
 
 
@@ -765,7 +927,7 @@ def list_sessions(session: Session, actor: Actor, tandem_id: int) -> list[dict[s
         PermissionDenied: Anyone else.
     """
     tandem = _tandem(session, actor, tandem_id)
-    member = _reader(session, actor, tandem, "list its sessions")
+    member = _reader(session, actor, tandem, "list")
     rows = session.scalars(
         select(MentoringSession)
         .where(MentoringSession.tandem_id == tandem.id)
@@ -785,7 +947,7 @@ def session_view(session: Session, actor: Actor, mentoring_session_id: int) -> d
         PermissionDenied: Neither a member nor a coordinator of the program.
     """
     row, tandem = _session(session, actor, mentoring_session_id)
-    member = _reader(session, actor, tandem, "see its sessions")
+    member = _reader(session, actor, tandem, "see")
     feedback = _feedback_by_session(session, [row.id])[row.id]
     if member is None:
         return _coordinator_view(row, feedback)
@@ -806,7 +968,7 @@ def list_feedback(
         PermissionDenied: Neither a member nor a coordinator of the program.
     """
     row, tandem = _session(session, actor, mentoring_session_id)
-    member = _reader(session, actor, tandem, "see feedback on its sessions")
+    member = _reader(session, actor, tandem, "see_feedback")
     out: list[dict[str, Any]] = []
     for f in _feedback_by_session(session, [row.id])[row.id]:
         if member is not None and f.author_id == member.person_id:

@@ -118,7 +118,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from plugin.db import metadata, utcnow
-from plugin.errors import ConflictError, ConnectorError, NotFound, PluginError, ValidationError
+from plugin.errors import (
+    N_,
+    ConflictError,
+    ConnectorError,
+    NotFound,
+    PluginError,
+    ValidationError,
+)
 from plugin.models import (
     Connection,
     ConnectionKind,
@@ -1257,13 +1264,15 @@ class _Run:
         connection = session.get(Connection, self.connection_id)
         if connection is None or connection.org_id != self.org_id:
             raise NotFound(
-                f"connection {self.connection_id} not found in this organization",
+                N_("connection %(connection)s not found in this organization"),
                 field="connection",
+                connection=self.connection_id,
             )
         if not connection.active:
             raise ConflictError(
-                f"connection {connection.name!r} is paused; resume it before syncing",
+                N_("connection %(connection)s is paused; resume it before syncing"),
                 field="connection",
+                connection=repr(connection.name),
             )
         self.connection_name = connection.name
         self.source = f"{ConnectionKind(connection.kind).value}:{connection.id}"
@@ -1278,12 +1287,12 @@ class _Run:
                 or not 0 <= minutes <= 7 * 24 * 60
             ):
                 raise ValidationError(
-                    "setting delta_overlap_minutes must be a number of minutes from 0 to 10080",
+                    N_("setting delta_overlap_minutes must be a number of minutes from 0 to 10080"),
                     field="settings",
                 )
             overlap = timedelta(minutes=minutes)
         if overlap < timedelta(0):
-            raise ValidationError("the delta overlap cannot be negative", field="overlap")
+            raise ValidationError(N_("the delta overlap cannot be negative"), field="overlap")
 
         running = session.scalars(
             select(SyncRun).where(
@@ -1294,9 +1303,14 @@ class _Run:
             if other.started_at > self.started_at - STALE_AFTER:
                 session.rollback()
                 raise ConflictError(
-                    f"a sync of connection {connection.name!r} is already running "
-                    f"(run {other.id}, started {other.started_at:%Y-%m-%d %H:%M} UTC)",
+                    N_(
+                        "a sync of connection %(connection)s is already running "
+                        "(run %(run)s, started %(started)s UTC)"
+                    ),
                     field="connection",
+                    connection=repr(connection.name),
+                    run=other.id,
+                    started=other.started_at.strftime("%Y-%m-%d %H:%M"),
                 )
             other.status = SyncStatus.FAILED
             other.finished_at = self.started_at
@@ -1333,8 +1347,9 @@ class _Run:
         except IntegrityError:
             session.rollback()
             raise ConflictError(
-                f"a sync of connection {connection.name!r} is already running",
+                N_("a sync of connection %(connection)s is already running"),
                 field="connection",
+                connection=repr(connection.name),
             ) from None
         self.run_id = run.id
         audit.record(
@@ -2126,7 +2141,9 @@ def get_run(session: Session, *, org_id: int, run_id: int) -> SyncRun:
     """
     run = session.get(SyncRun, run_id)
     if run is None or run.org_id != org_id:
-        raise NotFound(f"sync run {run_id} not found in this organization", field="run")
+        raise NotFound(
+            N_("sync run %(run)s not found in this organization"), field="run", run=run_id
+        )
     return run
 
 

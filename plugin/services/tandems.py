@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from plugin import validation
 from plugin.access import Actor, is_coordinator, member_of, require_person
 from plugin.db import utcnow
-from plugin.errors import NotFound, PermissionDenied, TrackingError, ValidationError
+from plugin.errors import N_, NotFound, PermissionDenied, TrackingError, ValidationError
 from plugin.models import (
     Action,
     Consent,
@@ -109,18 +109,20 @@ MAX_ACTION = 2000
 
 #: What can happen next from each status (used in every refusal).
 ALLOWED_MOVES: dict[TandemStatus, str] = {
-    TandemStatus.PROPOSED: (
+    TandemStatus.PROPOSED: N_(
         "members accept or decline (respond) once a coordinator approved the proposal; "
         "a coordinator may reject it"
     ),
-    TandemStatus.ACCEPTED: (
+    TandemStatus.ACCEPTED: N_(
         "members accept the confidentiality agreement and record the kick-off (then it "
         "becomes active when the program runs); it can be dissolved"
     ),
-    TandemStatus.ACTIVE: "it can be completed or dissolved",
-    TandemStatus.COMPLETED: "nothing (completed is final and read-only)",
-    TandemStatus.DISSOLVED: "nothing (dissolved is final and read-only)",
-    TandemStatus.REJECTED: "nothing (rejected is final; the members wait for the next match run)",
+    TandemStatus.ACTIVE: N_("it can be completed or dissolved"),
+    TandemStatus.COMPLETED: N_("nothing (completed is final and read-only)"),
+    TandemStatus.DISSOLVED: N_("nothing (dissolved is final and read-only)"),
+    TandemStatus.REJECTED: N_(
+        "nothing (rejected is final; the members wait for the next match run)"
+    ),
 }
 
 _WORKING = (TandemStatus.ACCEPTED, TandemStatus.ACTIVE)
@@ -145,48 +147,67 @@ class _MemberAccess:
     member: TandemMember
 
 
-def _refuse(tandem: Tandem, verb: str) -> TrackingError:
+def _refuse(tandem: Tandem, cannot: str) -> TrackingError:
+    """The refusal of a move the tandem's status forbids.
+
+    ``cannot`` is the whole message (one per move, so that each translates as one) with
+    the placeholders ``%(tandem)s``, ``%(status)s`` and ``%(moves)s`` (what can happen
+    next, from :data:`ALLOWED_MOVES`).
+    """
     status = tandem.status
     return TrackingError(
-        f"tandem {tandem.id} is {status.value}; it cannot {verb}. "
-        f"From {status.value}: {ALLOWED_MOVES[status]}",
+        cannot,
         field="status",
+        tandem=tandem.id,
+        status=status.value,
+        moves=ALLOWED_MOVES[status],
     )
 
 
 def _load(session: Session, actor: Actor, tandem_id: int) -> _Access:
     tandem = session.get(Tandem, tandem_id)
     if tandem is None or tandem.org_id != actor.org_id:
-        raise NotFound(f"tandem {tandem_id} not found", field="tandem")
+        raise NotFound(N_("tandem %(tandem)s not found"), field="tandem", tandem=tandem_id)
     program = session.get(Program, tandem.program_id)
     if program is None:  # pragma: no cover - the foreign key forbids it
-        raise NotFound(f"program {tandem.program_id} not found", field="program")
+        raise NotFound(
+            N_("program %(program)s not found"), field="program", program=tandem.program_id
+        )
     member = member_of(tandem, actor)
     coordinator = is_coordinator(session, actor, tandem.program_id)
     if member is None and not coordinator:
         raise PermissionDenied(
-            f"tandem {tandem_id} is visible only to its members and the coordinators of "
-            f"program {tandem.program_id}",
+            N_(
+                "tandem %(tandem)s is visible only to its members and the coordinators of "
+                "program %(program)s"
+            ),
             field="tandem",
+            tandem=tandem_id,
+            program=tandem.program_id,
         )
     return _Access(tandem, program, member, coordinator)
 
 
-def _load_as_member(session: Session, actor: Actor, tandem_id: int, verb: str) -> _MemberAccess:
+def _load_as_member(session: Session, actor: Actor, tandem_id: int, refusal: str) -> _MemberAccess:
+    """The tandem, for one of its members only.
+
+    ``refusal`` is what a coordinator is told (one message per action, so that each
+    translates as one), with the placeholder ``%(tandem)s``.
+    """
     access = _load(session, actor, tandem_id)
     if access.member is None:
-        raise PermissionDenied(
-            f"only the members of tandem {tandem_id} may {verb}; coordinators see the "
-            "tandem's status and counts",
-            field="tandem",
-        )
+        raise PermissionDenied(refusal, field="tandem", tandem=tandem_id)
     return _MemberAccess(access.tandem, access.program, access.member)
 
 
 def _enrollment(session: Session, member: TandemMember) -> Enrollment:
     enrollment = session.get(Enrollment, member.enrollment_id)
     if enrollment is None:  # pragma: no cover - the foreign key forbids it
-        raise NotFound(f"enrollment {member.enrollment_id} not found", field="enrollment")
+        raise NotFound(
+            N_("enrollment %(enrollment)s not found"),
+            field="enrollment",
+            enrollment=member.enrollment_id,
+        )
     return enrollment
 
 
@@ -194,9 +215,13 @@ def _require_enrolled(session: Session, member: TandemMember) -> Enrollment:
     enrollment = _enrollment(session, member)
     if enrollment.status is not EnrollmentStatus.ACTIVE:
         raise TrackingError(
-            f"person {member.person_id} withdrew from program {enrollment.program_id}; "
-            "a withdrawn participant takes no further part in the tandem",
+            N_(
+                "person %(person)s withdrew from program %(program)s; a withdrawn participant "
+                "takes no further part in the tandem"
+            ),
             field="enrollment",
+            person=member.person_id,
+            program=enrollment.program_id,
         )
     return enrollment
 
@@ -204,13 +229,16 @@ def _require_enrolled(session: Session, member: TandemMember) -> Enrollment:
 def _require_open_program(program: Program) -> None:
     if program.status is ProgramStatus.CLOSED:
         raise TrackingError(
-            f"program {program.id} is closed; its tandems are read-only", field="program"
+            N_("program %(program)s is closed; its tandems are read-only"),
+            field="program",
+            program=program.id,
         )
 
 
-def _require_working(tandem: Tandem, verb: str) -> None:
+def _require_working(tandem: Tandem, cannot: str) -> None:
+    """Refuse unless the tandem is accepted or active (``cannot``: see :func:`_refuse`)."""
     if tandem.status not in _WORKING:
-        raise _refuse(tandem, verb)
+        raise _refuse(tandem, cannot)
 
 
 def _text(value: Any, field: str, max_len: int, *, what: str | None = None) -> str:
@@ -219,7 +247,7 @@ def _text(value: Any, field: str, max_len: int, *, what: str | None = None) -> s
 
 def _day(value: Any, field: str) -> date:
     if isinstance(value, datetime) or not isinstance(value, date):
-        raise ValidationError(f"{field} must be a date (YYYY-MM-DD)", field=field)
+        raise ValidationError(N_("%(name)s must be a date (YYYY-MM-DD)"), field=field, name=field)
     return value
 
 
@@ -316,12 +344,27 @@ def _busy_elsewhere(
 
 def _one_to_one_refusal(person_id: int, others: list[int], capacity: int) -> TrackingError:
     listed = ", ".join(str(i) for i in others)
-    places = "one tandem" if capacity == 1 else f"{capacity} tandems"
+    if capacity == 1:
+        return TrackingError(
+            N_(
+                "person %(person)s already has tandem %(tandems)s accepted or active in this "
+                "one_to_one program, which allows one tandem per person; dissolve or complete "
+                "it first"
+            ),
+            field="tandem",
+            person=person_id,
+            tandems=listed,
+        )
     return TrackingError(
-        f"person {person_id} already has tandem {listed} accepted or active in this "
-        f"one_to_one program, which allows {places} per person; dissolve or complete "
-        "it first",
+        N_(
+            "person %(person)s already has tandem %(tandems)s accepted or active in this "
+            "one_to_one program, which allows %(capacity)s tandems per person; dissolve or "
+            "complete it first"
+        ),
         field="tandem",
+        person=person_id,
+        tandems=listed,
+        capacity=capacity,
     )
 
 
@@ -448,23 +491,48 @@ def respond(
             responded or withdrew, or (one_to_one) already has an accepted/active tandem.
         ValidationError: Declining without a reason, or a reason that is too long.
     """
-    access = _load_as_member(session, actor, tandem_id, "accept or decline it")
+    access = _load_as_member(
+        session,
+        actor,
+        tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may accept or decline it; coordinators "
+            "see the tandem's status and counts"
+        ),
+    )
     tandem, program, member = access.tandem, access.program, access.member
     if tandem.status is not TandemStatus.PROPOSED:
-        raise _refuse(tandem, "be accepted or declined any more")
+        raise _refuse(
+            tandem,
+            N_(
+                "tandem %(tandem)s is %(status)s; it cannot be accepted or declined any more. "
+                "From %(status)s: %(moves)s"
+            ),
+        )
     if tandem.approved_at is None:
         raise TrackingError(
-            f"tandem {tandem.id} is waiting for a coordinator to approve the proposal; "
-            "members respond after approval",
+            N_(
+                "tandem %(tandem)s is waiting for a coordinator to approve the proposal; "
+                "members respond after approval"
+            ),
             field="tandem",
+            tandem=tandem.id,
         )
     _require_open_program(program)
     if member.accepted_at is not None or member.declined_at is not None:
-        answer = "accepted" if member.accepted_at is not None else "declined"
         raise TrackingError(
-            f"person {member.person_id} already {answer} tandem {tandem.id}; an answer "
-            "cannot be given twice",
+            N_(
+                "person %(person)s already accepted tandem %(tandem)s; an answer cannot be "
+                "given twice"
+            )
+            if member.accepted_at is not None
+            else N_(
+                "person %(person)s already declined tandem %(tandem)s; an answer cannot be "
+                "given twice"
+            ),
             field="accept",
+            person=member.person_id,
+            tandem=tandem.id,
         )
     _require_enrolled(session, member)
     now = now or utcnow()
@@ -498,11 +566,14 @@ def respond(
     )
     if becomes_accepted:
         if not _viable(tandem, withdrawn):
-            gone = ", ".join(str(i) for i in sorted(withdrawn))
             raise TrackingError(
-                f"tandem {tandem.id} cannot be accepted: person {gone} withdrew from the "
-                "program and no junior or no senior is left; a coordinator rejects it",
+                N_(
+                    "tandem %(tandem)s cannot be accepted: person %(people)s withdrew from the "
+                    "program and no junior or no senior is left; a coordinator rejects it"
+                ),
                 field="tandem",
+                tandem=tandem.id,
+                people=", ".join(str(i) for i in sorted(withdrawn)),
             )
         # The partners' places are re-checked too: they consented before this answer.
         for m in tandem.members:
@@ -557,17 +628,35 @@ def accept_confidentiality(
         TrackingError: The tandem is not accepted or active, the program is closed, or
             the member withdrew.
     """
-    access = _load_as_member(session, actor, tandem_id, "accept its confidentiality agreement")
+    access = _load_as_member(
+        session,
+        actor,
+        tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may accept its confidentiality agreement; "
+            "coordinators see the tandem's status and counts"
+        ),
+    )
     tandem, program, member = access.tandem, access.program, access.member
-    _require_working(tandem, "take a confidentiality acceptance")
+    _require_working(
+        tandem,
+        N_(
+            "tandem %(tandem)s is %(status)s; it cannot take a confidentiality acceptance. "
+            "From %(status)s: %(moves)s"
+        ),
+    )
     _require_open_program(program)
     _require_enrolled(session, member)
     current = program.confidentiality_version
     if version is not None and str(version) != current:
         raise ValidationError(
-            f"version {version} of the confidentiality agreement is not current; the "
-            f"program's current version is {current}",
+            N_(
+                "version %(version)s of the confidentiality agreement is not current; the "
+                "program's current version is %(current)s"
+            ),
             field="version",
+            version=str(version),
+            current=current,
         )
     now = now or utcnow()
     if not _confidentiality_ok(session, member, program):
@@ -611,10 +700,13 @@ def accept_confidentiality(
 
 def _goal_titles(goals: Sequence[str]) -> list[str]:
     if isinstance(goals, str) or not isinstance(goals, Sequence):
-        raise ValidationError("goals must be a list of goal titles", field="goals")
+        raise ValidationError(N_("goals must be a list of goal titles"), field="goals")
     if len(goals) > MAX_GOALS_PER_CALL:
         raise ValidationError(
-            f"{len(goals)} goals given; at most {MAX_GOALS_PER_CALL} at a time", field="goals"
+            N_("%(count)s goals given; at most %(max)s at a time"),
+            field="goals",
+            count=len(goals),
+            max=MAX_GOALS_PER_CALL,
         )
     titles: list[str] = []
     for i, goal in enumerate(goals, start=1):
@@ -631,9 +723,10 @@ def _existing_titles(session: Session, tandem: Tandem) -> list[str]:
 def _check_goal_room(existing: int, adding: int) -> None:
     if existing + adding > MAX_GOALS_PER_TANDEM:
         raise ValidationError(
-            f"the tandem has {existing} goals; at most {MAX_GOALS_PER_TANDEM} are allowed "
-            "(drop or reuse one)",
+            N_("the tandem has %(count)s goals; at most %(max)s are allowed (drop or reuse one)"),
             field="goals",
+            count=existing,
+            max=MAX_GOALS_PER_TANDEM,
         )
 
 
@@ -668,16 +761,32 @@ def record_kickoff(
         TrackingError: The tandem is not accepted or active, the program is closed, or the
             member withdrew.
     """
-    access = _load_as_member(session, actor, tandem_id, "record its kick-off")
+    access = _load_as_member(
+        session,
+        actor,
+        tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may record its kick-off; coordinators see "
+            "the tandem's status and counts"
+        ),
+    )
     tandem, program, member = access.tandem, access.program, access.member
-    _require_working(tandem, "record a kick-off")
+    _require_working(
+        tandem,
+        N_(
+            "tandem %(tandem)s is %(status)s; it cannot record a kick-off. "
+            "From %(status)s: %(moves)s"
+        ),
+    )
     _require_open_program(program)
     _require_enrolled(session, member)
     text = _text(expectations, "expectations", MAX_EXPECTATIONS)
     if meeting_mode not in MEETING_MODES:
         raise ValidationError(
-            f"unknown meeting mode {meeting_mode!r}; choose one of {', '.join(MEETING_MODES)}",
+            N_("unknown meeting mode %(mode)s; choose one of %(modes)s"),
             field="meeting_mode",
+            mode=repr(meeting_mode),
+            modes=", ".join(MEETING_MODES),
         )
     titles = _goal_titles(goals)
     existing = _existing_titles(session, tandem)
@@ -740,7 +849,7 @@ def activate_ready(
     """
     program = session.get(Program, program_id)
     if program is None:
-        raise NotFound(f"program {program_id} not found", field="program")
+        raise NotFound(N_("program %(program)s not found"), field="program", program=program_id)
     if program.status is not ProgramStatus.RUNNING:
         return 0
     now = now or utcnow()
@@ -786,7 +895,13 @@ def complete_tandem(
     access = _load(session, actor, tandem_id)
     tandem = access.tandem
     if tandem.status is not TandemStatus.ACTIVE:
-        raise _refuse(tandem, "be completed (only an active tandem can)")
+        raise _refuse(
+            tandem,
+            N_(
+                "tandem %(tandem)s is %(status)s; it cannot be completed (only an active "
+                "tandem can). From %(status)s: %(moves)s"
+            ),
+        )
     now = now or utcnow()
     tandem.status = TandemStatus.COMPLETED
     tandem.ended_at = now
@@ -836,11 +951,17 @@ def dissolve_tandem(
     tandem = access.tandem
     if tandem.status is TandemStatus.PROPOSED:
         raise TrackingError(
-            f"tandem {tandem.id} is proposed; it cannot be dissolved. A member declines it "
-            "(respond) or a coordinator rejects it instead",
+            N_(
+                "tandem %(tandem)s is proposed; it cannot be dissolved. A member declines it "
+                "(respond) or a coordinator rejects it instead"
+            ),
             field="status",
+            tandem=tandem.id,
         )
-    _require_working(tandem, "be dissolved")
+    _require_working(
+        tandem,
+        N_("tandem %(tandem)s is %(status)s; it cannot be dissolved. From %(status)s: %(moves)s"),
+    )
     text = _text(reason, "reason", MAX_REASON, what="a reason for dissolving")
     now = now or utcnow()
     old = tandem.status
@@ -890,7 +1011,7 @@ def close_out(
     """
     program = session.get(Program, program_id)
     if program is None:
-        raise NotFound(f"program {program_id} not found", field="program")
+        raise NotFound(N_("program %(program)s not found"), field="program", program=program_id)
     now = now or utcnow()
     counts = {"completed": 0, "dissolved": 0, "rejected": 0}
     tandems = session.scalars(
@@ -983,16 +1104,24 @@ def settle_withdrawal(
     """
     enrollment = session.get(Enrollment, enrollment_id)
     if enrollment is None:
-        raise NotFound(f"enrollment {enrollment_id} not found", field="enrollment")
+        raise NotFound(
+            N_("enrollment %(enrollment)s not found"), field="enrollment", enrollment=enrollment_id
+        )
     if enrollment.status is not EnrollmentStatus.WITHDRAWN:
         raise TrackingError(
-            f"enrollment {enrollment_id} is {enrollment.status.value}; only a withdrawn "
-            "enrollment ends its tandems",
+            N_(
+                "enrollment %(enrollment)s is %(status)s; only a withdrawn enrollment ends "
+                "its tandems"
+            ),
             field="enrollment",
+            enrollment=enrollment_id,
+            status=enrollment.status.value,
         )
     program = session.get(Program, enrollment.program_id)
     if program is None:  # pragma: no cover - the foreign key forbids it
-        raise NotFound(f"program {enrollment.program_id} not found", field="program")
+        raise NotFound(
+            N_("program %(program)s not found"), field="program", program=enrollment.program_id
+        )
     now = now or utcnow()
     counts = {"dissolved": 0, "rejected": 0, "kept": 0}
     affected = session.scalars(
@@ -1027,8 +1156,16 @@ def settle_withdrawal(
 def _load_goal(session: Session, actor: Actor, goal_id: int) -> tuple[Goal, _MemberAccess]:
     goal = session.get(Goal, goal_id)
     if goal is None or goal.org_id != actor.org_id:
-        raise NotFound(f"goal {goal_id} not found", field="goal")
-    return goal, _load_as_member(session, actor, goal.tandem_id, "change its goals")
+        raise NotFound(N_("goal %(goal)s not found"), field="goal", goal=goal_id)
+    return goal, _load_as_member(
+        session,
+        actor,
+        goal.tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may change its goals; coordinators see the "
+            "tandem's status and counts"
+        ),
+    )
 
 
 def add_goal(
@@ -1058,9 +1195,20 @@ def add_goal(
         ValidationError: Bad title, description or due date, or too many goals.
         TrackingError: The tandem is not accepted or active, or the program is closed.
     """
-    access = _load_as_member(session, actor, tandem_id, "add goals")
+    access = _load_as_member(
+        session,
+        actor,
+        tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may add goals; coordinators see the "
+            "tandem's status and counts"
+        ),
+    )
     tandem, program, member = access.tandem, access.program, access.member
-    _require_working(tandem, "take new goals")
+    _require_working(
+        tandem,
+        N_("tandem %(tandem)s is %(status)s; it cannot take new goals. From %(status)s: %(moves)s"),
+    )
     _require_open_program(program)
     _require_enrolled(session, member)
     text = _text(title, "title", MAX_GOAL_TITLE)
@@ -1070,13 +1218,16 @@ def add_goal(
         due_on = _day(due_on, "due_on")
         if due_on < now.date():
             raise ValidationError(
-                f"the due date {due_on.isoformat()} is in the past (today is "
-                f"{now.date().isoformat()})",
+                N_("the due date %(due)s is in the past (today is %(today)s)"),
                 field="due_on",
+                due=due_on.isoformat(),
+                today=now.date().isoformat(),
             )
     existing = _existing_titles(session, tandem)
     if text.casefold() in {t.casefold() for t in existing}:
-        raise ValidationError(f"the tandem already has a goal {text!r}", field="title")
+        raise ValidationError(
+            N_("the tandem already has a goal %(title)s"), field="title", title=repr(text)
+        )
     _check_goal_room(len(existing), 1)
     goal = Goal(
         org_id=tandem.org_id,
@@ -1126,11 +1277,18 @@ def set_goal_status(
         new = GoalStatus(status)
     except ValueError:
         raise ValidationError(
-            f"unknown goal status {status!r}; choose one of "
-            f"{', '.join(s.value for s in GoalStatus)}",
+            N_("unknown goal status %(status)s; choose one of %(statuses)s"),
             field="status",
+            status=repr(status),
+            statuses=", ".join(s.value for s in GoalStatus),
         ) from None
-    _require_working(access.tandem, "change its goals")
+    _require_working(
+        access.tandem,
+        N_(
+            "tandem %(tandem)s is %(status)s; it cannot change its goals. "
+            "From %(status)s: %(moves)s"
+        ),
+    )
     _require_open_program(access.program)
     _require_enrolled(session, member)
     if goal.status is new:
@@ -1149,7 +1307,15 @@ def list_goals(session: Session, actor: Actor, tandem_id: int) -> Sequence[Goal]
         PermissionDenied: The actor is not a member (coordinators see counts in
             :func:`tandem_view` and :func:`program_tandems`).
     """
-    access = _load_as_member(session, actor, tandem_id, "read its goals")
+    access = _load_as_member(
+        session,
+        actor,
+        tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may read its goals; coordinators see the "
+            "tandem's status and counts"
+        ),
+    )
     return session.scalars(
         select(Goal).where(Goal.tandem_id == access.tandem.id).order_by(Goal.id)
     ).all()
@@ -1188,16 +1354,32 @@ def log_action(
         ValidationError: Bad description, date or credited person.
         TrackingError: The tandem is not accepted or active, or the program is closed.
     """
-    access = _load_as_member(session, actor, tandem_id, "log actions")
+    access = _load_as_member(
+        session,
+        actor,
+        tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may log actions; coordinators see the "
+            "tandem's status and counts"
+        ),
+    )
     tandem, program, member = access.tandem, access.program, access.member
     peers = program.format is ProgramFormat.BIDIRECTIONAL
     if not peers and member.role is not EnrollmentRole.MENTEE:
         raise PermissionDenied(
-            "only the senior (mentee) logs what they changed; the action is then credited "
-            "to the junior",
+            N_(
+                "only the senior (mentee) logs what they changed; the action is then credited "
+                "to the junior"
+            ),
             field="person",
         )
-    _require_working(tandem, "take new actions")
+    _require_working(
+        tandem,
+        N_(
+            "tandem %(tandem)s is %(status)s; it cannot take new actions. "
+            "From %(status)s: %(moves)s"
+        ),
+    )
     _require_open_program(program)
     _require_enrolled(session, member)
     text = _text(description, "description", MAX_ACTION)
@@ -1205,14 +1387,17 @@ def log_action(
     day = _day(taken_on, "taken_on")
     if day > now.date():
         raise ValidationError(
-            f"taken_on {day.isoformat()} is in the future (today is {now.date().isoformat()})",
+            N_("taken_on %(day)s is in the future (today is %(today)s)"),
             field="taken_on",
+            day=day.isoformat(),
+            today=now.date().isoformat(),
         )
     if day < program.starts_on:
         raise ValidationError(
-            f"taken_on {day.isoformat()} is before the program started on "
-            f"{program.starts_on.isoformat()}",
+            N_("taken_on %(day)s is before the program started on %(start)s"),
             field="taken_on",
+            day=day.isoformat(),
+            start=program.starts_on.isoformat(),
         )
     candidates = [
         m.person_id
@@ -1221,17 +1406,22 @@ def log_action(
     ]
     if credited_mentor_id is None:
         if len(candidates) != 1:
-            listed = ", ".join(str(i) for i in candidates)
             raise ValidationError(
-                f"the tandem has several juniors ({listed}); say which one to credit",
+                N_("the tandem has several juniors (%(juniors)s); say which one to credit"),
                 field="credited_mentor_id",
+                juniors=", ".join(str(i) for i in candidates),
             )
         credited_mentor_id = candidates[0]
     elif credited_mentor_id not in candidates:
-        who = "another member" if peers else "a junior (mentor) of the tandem"
         raise ValidationError(
-            f"person {credited_mentor_id} cannot be credited: the credit goes to {who}",
+            N_("person %(person)s cannot be credited: the credit goes to another member")
+            if peers
+            else N_(
+                "person %(person)s cannot be credited: the credit goes to a junior (mentor) "
+                "of the tandem"
+            ),
             field="credited_mentor_id",
+            person=credited_mentor_id,
         )
     action = Action(
         org_id=tandem.org_id,
@@ -1254,7 +1444,15 @@ def list_actions(session: Session, actor: Actor, tandem_id: int) -> Sequence[Act
         NotFound: No such tandem in the organization.
         PermissionDenied: The actor is not a member (coordinators see counts).
     """
-    access = _load_as_member(session, actor, tandem_id, "read its actions log")
+    access = _load_as_member(
+        session,
+        actor,
+        tandem_id,
+        N_(
+            "only the members of tandem %(tandem)s may read its actions log; coordinators see "
+            "the tandem's status and counts"
+        ),
+    )
     return session.scalars(
         select(Action)
         .where(Action.tandem_id == access.tandem.id)
@@ -1475,10 +1673,12 @@ def program_tandems(session: Session, actor: Actor, program_id: int) -> list[dic
     """
     program = session.get(Program, program_id)
     if program is None or program.org_id != actor.org_id:
-        raise NotFound(f"program {program_id} not found", field="program")
+        raise NotFound(N_("program %(program)s not found"), field="program", program=program_id)
     if not is_coordinator(session, actor, program.id):
         raise PermissionDenied(
-            f"only a coordinator of program {program.id} sees its tandems", field="program"
+            N_("only a coordinator of program %(program)s sees its tandems"),
+            field="program",
+            program=program.id,
         )
     tandems = session.scalars(
         select(Tandem).where(Tandem.program_id == program.id).order_by(Tandem.id)

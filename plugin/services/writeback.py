@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
-from plugin.errors import ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError
 from plugin.models import OutboxMessage, WritebackTarget
 from plugin.services import audit
 
@@ -62,13 +62,15 @@ def _kinds(kinds: Sequence[str] | None) -> list[str]:
     for kind in kinds:
         if kind not in ACCEPTED_KINDS:
             raise ValidationError(
-                f"unknown message kind {kind!r}; choose from {', '.join(ACCEPTED_KINDS)}",
+                N_("unknown message kind %(kind)s; choose from %(choices)s"),
                 field="kinds",
+                kind=repr(kind),
+                choices=", ".join(ACCEPTED_KINDS),
             )
         if kind not in out:
             out.append(kind)
     if not out:
-        raise ValidationError("a target must accept at least one message kind", field="kinds")
+        raise ValidationError(N_("a target must accept at least one message kind"), field="kinds")
     return out
 
 
@@ -102,17 +104,19 @@ def add_target(
     """
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValidationError(
-            "target name: 1–120 lower-case letters, digits, '_', '.', '-'", field="name"
+            N_("target name: 1–120 lower-case letters, digits, '_', '.', '-'"), field="name"
         )
     if not isinstance(sink, str) or not _SINK.match(sink):
-        raise ValidationError("sink must be a registered sink name", field="sink")
+        raise ValidationError(N_("sink must be a registered sink name"), field="sink")
     exists = session.scalars(
         select(WritebackTarget.id).where(
             WritebackTarget.org_id == org_id, WritebackTarget.name == name
         )
     ).first()
     if exists is not None:
-        raise ConflictError(f"a target named {name!r} already exists", field="name")
+        raise ConflictError(
+            N_("a target named %(target)s already exists"), field="name", target=repr(name)
+        )
     target = WritebackTarget(
         org_id=org_id,
         name=name,
@@ -148,7 +152,9 @@ def get_target(session: Session, *, org_id: int, name: str) -> WritebackTarget:
         )
     ).first()
     if target is None:
-        raise NotFound(f"write-back target {name!r} not found", field="target")
+        raise NotFound(
+            N_("write-back target %(target)s not found"), field="target", target=repr(name)
+        )
     return target
 
 
@@ -211,7 +217,7 @@ def enqueue(
         The messages for this event, one per target, whether new or already there.
     """
     if kind not in ACCEPTED_KINDS:
-        raise ValidationError(f"unknown message kind {kind!r}", field="kind")
+        raise ValidationError(N_("unknown message kind %(kind)s"), field="kind", kind=repr(kind))
     out: list[OutboxMessage] = []
     for target in list_targets(session, org_id=org_id, active_only=True):
         if kind not in target.kinds:

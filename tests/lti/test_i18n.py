@@ -77,6 +77,8 @@ def extract(tmp_path: Path, *, config: Path = BABEL_CFG) -> Catalog:
             str(config),
             "--keyword",
             "lazy_gettext",
+            "--keyword",
+            "N_",
             "--no-location",
             "--sort-output",
             "--output-file",
@@ -323,3 +325,26 @@ def test_plural_forms_in_german(
         )
     for text in expected:
         assert text in html
+
+
+def test_core_refusals_are_shown_in_the_page_language(app: Flask) -> None:
+    from lti.i18n import error_text
+    from plugin.errors import N_, PermissionDenied, ValidationError
+
+    refusal = PermissionDenied(
+        N_("only the members of tandem %(tandem)s may plan its sessions"), tandem=7
+    )
+    assert refusal.message == "only the members of tandem 7 may plan its sessions"
+    wrapped = ValidationError(
+        N_("the platform's registration response: %(problem)s"), problem=refusal
+    )
+    with app.test_request_context(headers={"Accept-Language": "de-DE"}):
+        german = error_text(refusal)
+        assert german != refusal.message
+        assert "7" in german
+        assert german in error_text(wrapped)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert error_text(refusal) == refusal.message
+    # A message the catalogue does not know stays readable English.
+    with app.test_request_context(headers={"Accept-Language": "de-DE"}):
+        assert error_text(ValidationError("not in any catalogue")) == "not in any catalogue"
