@@ -32,7 +32,7 @@ from flask_babel import gettext as _gettext
 from flask_babel import lazy_gettext as _lazy_gettext
 from flask_babel import ngettext as _ngettext
 
-from plugin.errors import PluginError
+from plugin.errors import Msg, PluginError, Refusal
 
 __all__ = [
     "LANGUAGES",
@@ -42,6 +42,7 @@ __all__ = [
     "init_app",
     "language_of",
     "lazy_gettext",
+    "message_text",
     "ngettext",
 ]
 
@@ -88,8 +89,24 @@ def error_text(exc: PluginError) -> str:
     return exc.render(_gettext)
 
 
+def message_text(value: object) -> str:
+    """A message of the core in the page's language: an error, a refusal, a marked word.
+
+    :class:`~plugin.errors.PluginError` and :class:`~plugin.errors.Refusal` (e.g. the
+    reasons of :func:`plugin.services.assessments.my_assessments`) are translated with their
+    values, a :class:`~plugin.errors.Msg` is looked up; other text is shown as it is.
+    Templates use it as the ``message`` filter: ``{{ reason|message }}``.
+    """
+    if isinstance(value, PluginError | Refusal):
+        return value.render(_gettext)
+    if isinstance(value, Msg):
+        return _gettext(str(value))
+    return "" if value is None else str(value)
+
+
 def init_app(app: Flask) -> None:
     """Install Flask-Babel with Tandem's locale selector and catalogues."""
+    app.add_template_filter(message_text, "message")
     app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     Babel(app, locale_selector=_select_locale)

@@ -13,19 +13,14 @@ beside its field; a refusal of the core shows its message with its status (403/4
 The request's database session commits only after a response below 400, so an error
 writes nothing.
 
-Three things the core does not offer yet are done here, read-only or as thin writes:
-
-* **Invitations from the HRIS and from a CSV file** (:func:`_invite`): the core only
-  invites from a course roster (:func:`plugin.services.roster.import_roster`). Invitations
-  never enrol anybody: people enrol themselves, with their consent.
-* **Feedback trend and sessions per month** (:func:`_feedback_trend`,
-  :func:`_sessions_by_month`): aggregates over the program's sessions; ratings are
-  withheld for months with fewer than :data:`plugin.services.report.MIN_GROUP` authors.
-* **Write-back status of one program** (:func:`_program_messages`): the outbox services
-  are for organization admins and cannot filter by program, so the view checks that the
-  coordinator coordinates the program, reads the organization's newest messages with an
-  admin actor and keeps those whose payload names the program. Payloads (personal data)
-  are never shown; a coordinator retries only a message of their own program.
+Invitations from the HRIS and from a CSV file go through
+:func:`plugin.services.roster.invite_people` (never enrolling anybody: people enrol
+themselves, with their consent); the feedback trend and sessions per month come from
+:func:`plugin.services.report.feedback_trend` and :func:`~plugin.services.report.sessions_by_month`
+(ratings withheld for months with fewer than :data:`plugin.services.report.MIN_GROUP`
+authors); the write-back page lists the program's messages with
+:func:`plugin.services.outbox.list_program_messages`. Payloads (personal data) are never
+shown; a coordinator retries only a message of their own program.
 """
 
 from __future__ import annotations
@@ -69,10 +64,8 @@ from plugin.models import (
     Enrollment,
     EnrollmentRole,
     EnrollmentStatus,
-    Feedback,
     LtiLink,
     MatchRunStatus,
-    MentoringSession,
     Organization,
     OutboxMessage,
     OutboxStatus,
@@ -82,14 +75,12 @@ from plugin.models import (
     ProgramFormat,
     ProgramInvitation,
     ProgramStatus,
-    SessionStatus,
     Skill,
     Tandem,
     TandemStatus,
 )
 from plugin.services import (
     alerts,
-    audit,
     connections,
     coordinators,
     enrollments,
@@ -98,6 +89,7 @@ from plugin.services import (
     participation,
     programs,
     report,
+    roster,
 )
 
 __all__ = ["bp"]
@@ -374,15 +366,6 @@ def _load(program_id: int) -> tuple[WebSession, Session, Actor, Program]:
             _("You do not coordinate this program. Ask one of its coordinators to add you.")
         )
     return ws, db, actor, program
-
-
-def _admin_for_outbox(ws: WebSession) -> Actor:
-    """An admin actor for the outbox services, after the program's coordination was checked.
-
-    The outbox services are organization-admin only; the view narrows what they return
-    to one program and shows no payload (see the module docstring).
-    """
-    return Actor.admin(ws.org_id, f"lti:person:{ws.person_id}", person_id=ws.person_id)
 
 
 def _done(endpoint: str, key: str, **values: Any) -> WerkzeugResponse:
@@ -1108,94 +1091,10 @@ def program_status(program_id: int) -> Any:
 # --------------------------------------------------------------------------- invitations
 
 
-@dataclass
-class _Invited:
-    """What inviting a list of people did."""
-
-    invited: int = 0
-    already_invited: int = 0
-    already_enrolled: int = 0
-    unavailable: int = 0
-
-    def query(self) -> dict[str, int]:
-        return {
-            "invited": self.invited,
-            "already_invited": self.already_invited,
-            "already_enrolled": self.already_enrolled,
-            "unavailable": self.unavailable,
-        }
-
-
-def _invite(
-    db: Session, actor: Actor, program: Program, person_ids: Iterable[int], *, source: str
-) -> _Invited:
-    """Invite people of the organization to the program (audited); nobody is enrolled.
-
-    The same rules as the course roster import: active enrollees and earlier
-    invitations are counted, not repeated; inactive or erased people are not invited.
-
-    Raises:
-        ConflictError: The program is closed.
-    """
-    if program.status is ProgramStatus.CLOSED:
-        raise ConflictError(_("The program is closed; nobody can be invited."), field="program")
-    wanted = list(dict.fromkeys(person_ids))
-    result = _Invited()
-    usable: set[int] = set()
-    for start in range(0, len(wanted), _IN_CHUNK):
-        chunk = wanted[start : start + _IN_CHUNK]
-        usable.update(
-            db.scalars(
-                select(Person.id).where(
-                    Person.org_id == program.org_id,
-                    Person.id.in_(chunk),
-                    Person.active.is_(True),
-                    Person.erased_at.is_(None),
-                )
-            )
-        )
-    enrolled = set(
-        db.scalars(
-            select(Enrollment.person_id).where(
-                Enrollment.program_id == program.id, Enrollment.status == EnrollmentStatus.ACTIVE
-            )
-        )
-    )
-    invited = set(
-        db.scalars(
-            select(ProgramInvitation.person_id).where(ProgramInvitation.program_id == program.id)
-        )
-    )
-    for person_id in wanted:
-        if person_id not in usable:
-            result.unavailable += 1
-        elif person_id in enrolled:
-            result.already_enrolled += 1
-        elif person_id in invited:
-            result.already_invited += 1
-        else:
-            db.add(
-                ProgramInvitation(
-                    org_id=program.org_id,
-                    program_id=program.id,
-                    person_id=person_id,
-                    source=source,
-                    invited_by=actor.label,
-                )
-            )
-            invited.add(person_id)
-            result.invited += 1
-    db.flush()
-    audit.record(
-        db,
-        org_id=program.org_id,
-        actor=actor.label,
-        action="program.people_invited",
-        object_type="program",
-        object_id=program.id,
-        details={"source": source, **result.query()},
-    )
-    return result
+def _invite_refusals() -> dict[tuple[type[PluginError], str | None], str]:
+    return {
+        (ConflictError, "program"): _("The program is closed; nobody can be invited."),
+    }
 
 
 def _hris_connections(db: Session, org_id: int) -> list[Connection]:
@@ -1564,11 +1463,15 @@ def invite_csv(program_id: int) -> Any:
     if not form.ok:
         return _enrollments_page(ws, db, program, csv_form=form, csv_outcome=outcome, status=400)
     try:
-        result = _invite(db, actor, program, outcome.person_ids, source="csv")
+        result = roster.invite_people(
+            db, actor, program_id=program.id, person_ids=outcome.person_ids, source="csv"
+        )
     except PluginError as exc:
-        status = _fail(form, exc, aliases={"program": "file"})
+        status = _fail(form, exc, aliases={"program": "file"}, messages=_invite_refusals())
         return _enrollments_page(ws, db, program, csv_form=form, csv_outcome=outcome, status=status)
-    return _done("coordinator.enrollments_page", "invited", program_id=program.id, **result.query())
+    return _done(
+        "coordinator.enrollments_page", "invited", program_id=program.id, **result.as_dict()
+    )
 
 
 def _hris_page(
@@ -1710,11 +1613,15 @@ def invite_hris(program_id: int) -> Any:
     if not form.ok:
         return _hris_page(ws, db, program, form.values, form=form, status=400)
     try:
-        result = _invite(db, actor, program, ids, source="hris")
+        result = roster.invite_people(
+            db, actor, program_id=program.id, person_ids=ids, source="hris"
+        )
     except PluginError as exc:
-        status = _fail(form, exc)
+        status = _fail(form, exc, messages=_invite_refusals())
         return _hris_page(ws, db, program, form.values, form=form, status=status)
-    return _done("coordinator.enrollments_page", "invited", program_id=program.id, **result.query())
+    return _done(
+        "coordinator.enrollments_page", "invited", program_id=program.id, **result.as_dict()
+    )
 
 
 # --------------------------------------------------------------------------- matching
@@ -1991,104 +1898,8 @@ def publish(program_id: int, run_id: int) -> Any:
 # --------------------------------------------------------------------------- follow-up
 
 
-def _month_key(moment: datetime) -> tuple[int, int]:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.year, moment.month
-
-
-def _months_between(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    year, month = first
-    while (year, month) <= last and len(out) < 240:
-        out.append((year, month))
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return out
-
-
-def _program_span(
-    program: Program, seen: Iterable[tuple[int, int]], today: date
-) -> list[tuple[int, int]]:
-    start = (program.starts_on.year, program.starts_on.month)
-    end_day = min(program.ends_on, today) if today >= program.starts_on else program.starts_on
-    end = (end_day.year, end_day.month)
-    keys = [start, end, *seen]
-    return _months_between(min(keys), max(keys))
-
-
-def _sessions_by_month(db: Session, program: Program, today: date) -> list[dict[str, Any]]:
-    """Sessions per month (UTC): held, planned, cancelled by a junior / senior / the end."""
-    rows = db.execute(
-        select(
-            MentoringSession.status,
-            MentoringSession.scheduled_at,
-            MentoringSession.held_at,
-            MentoringSession.cancelled_by_role,
-        )
-        .join(Tandem, Tandem.id == MentoringSession.tandem_id)
-        .where(Tandem.org_id == program.org_id, Tandem.program_id == program.id)
-    ).all()
-    counts: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
-    for status, scheduled_at, held_at, cancelled_by in rows:
-        key = _month_key(held_at if status is SessionStatus.HELD and held_at else scheduled_at)
-        if status is SessionStatus.CANCELLED:
-            who = cancelled_by.value if cancelled_by is not None else "closed"
-            counts[key][f"cancelled_{who}"] += 1
-        else:
-            counts[key][status.value] += 1
-    return [
-        {
-            "year": year,
-            "month": month,
-            "label": _month_label(year, month),
-            "held": counts[(year, month)]["held"],
-            "planned": counts[(year, month)]["planned"],
-            "cancelled_mentor": counts[(year, month)]["cancelled_mentor"],
-            "cancelled_mentee": counts[(year, month)]["cancelled_mentee"],
-            "closed": counts[(year, month)]["cancelled_closed"],
-        }
-        for year, month in _program_span(program, counts, today)
-    ]
-
-
-def _feedback_trend(db: Session, program: Program, today: date) -> list[dict[str, Any]]:
-    """Mean session rating per month of the session, withheld under the minimum group."""
-    rows = db.execute(
-        select(
-            Feedback.author_id,
-            Feedback.rating,
-            MentoringSession.held_at,
-            MentoringSession.scheduled_at,
-        )
-        .join(MentoringSession, MentoringSession.id == Feedback.session_id)
-        .join(Tandem, Tandem.id == MentoringSession.tandem_id)
-        .where(Tandem.org_id == program.org_id, Tandem.program_id == program.id)
-    ).all()
-    ratings: dict[tuple[int, int], list[int]] = defaultdict(list)
-    authors: dict[tuple[int, int], set[int]] = defaultdict(set)
-    for author_id, rating, held_at, scheduled_at in rows:
-        key = _month_key(held_at or scheduled_at)
-        ratings[key].append(int(rating))
-        if author_id is not None:
-            authors[key].add(author_id)
-    out: list[dict[str, Any]] = []
-    for year, month in _program_span(program, ratings, today):
-        key = (year, month)
-        n = len(authors[key])
-        suppressed = n < report.MIN_GROUP
-        values = ratings[key]
-        mean = round(sum(values) / len(values), 2) if values and not suppressed else None
-        out.append(
-            {
-                "label": _month_label(year, month),
-                "mean": mean,
-                "count": None if suppressed else len(values),
-                "n": n,
-                "suppressed": suppressed and bool(values),
-            }
-        )
-    return out
+def _labelled(months: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**m, "label": _month_label(m["year"], m["month"])} for m in months]
 
 
 def _follow_up_page(
@@ -2115,8 +1926,7 @@ def _follow_up_page(
         found = list(tandems_rows)
         names = _person_names(db, ws.org_id, [m.person_id for t in found for m in t.members])
         members = {t.id: [names.get(m.person_id, "?") for m in t.members] for t in found}
-    today = _now().date()
-    months = _sessions_by_month(db, program, today)
+    months = _labelled(report.sessions_by_month(db, actor, program_id=program.id, now=_now()))
     totals = {
         key: sum(m[key] for m in months)
         for key in ("held", "planned", "cancelled_mentor", "cancelled_mentee", "closed")
@@ -2471,7 +2281,7 @@ def _report_context(db: Session, actor: Actor, program: Program) -> dict[str, An
     rep = report.build_report(db, actor, program.id, now=_now())
     lang = current_language()
     funnel = _funnel(rep)
-    trend = _feedback_trend(db, program, _now().date())
+    trend = _labelled(report.feedback_trend(db, actor, program_id=program.id, now=_now()))
     skills_table = []
     for skill in rep["learning"].get("skills", []):
         name = (
@@ -2571,15 +2381,6 @@ def report_json(program_id: int) -> Response:
 # --------------------------------------------------------------------------- write-back
 
 
-def _payload_program(message: OutboxMessage) -> int | None:
-    payload = message.payload or {}
-    program = payload.get("program")
-    if isinstance(program, Mapping) and isinstance(program.get("id"), int):
-        return int(program["id"])
-    value = payload.get("program_id")
-    return value if isinstance(value, int) else None
-
-
 def _payload_person(message: OutboxMessage) -> int | None:
     payload = message.payload or {}
     person = payload.get("person")
@@ -2590,16 +2391,17 @@ def _payload_person(message: OutboxMessage) -> int | None:
 
 
 def _program_messages(
-    db: Session, ws: WebSession, program: Program
+    db: Session, actor: Actor, program: Program
 ) -> tuple[list[OutboxMessage], bool]:
     """The program's outbox messages, newest first, and whether the window was full."""
-    admin = _admin_for_outbox(ws)
     found: list[OutboxMessage] = []
     full = False
     for status in OutboxStatus:
-        batch = outbox.list_messages(db, admin, status=status, limit=OUTBOX_WINDOW)
+        batch = outbox.list_program_messages(
+            db, actor, program_id=program.id, status=status, limit=OUTBOX_WINDOW
+        )
         full = full or len(batch) >= OUTBOX_WINDOW
-        found.extend(m for m in batch if _payload_program(m) == program.id)
+        found.extend(batch)
     found.sort(key=lambda m: m.id, reverse=True)
     return found, full
 
@@ -2613,7 +2415,7 @@ def _writeback_page(
     form_for: int | None = None,
     status: int = 200,
 ) -> Any:
-    messages, full = _program_messages(db, ws, program)
+    messages, full = _program_messages(db, ws.actor(), program)
     counts = Counter(m.status.value for m in messages)
     wanted = request.args.get("status", "")
     if wanted not in {s.value for s in OutboxStatus}:
@@ -2654,14 +2456,13 @@ def writeback_page(program_id: int) -> Any:
 @bp.post(f"/programs/<{_ID}:program_id>/writeback/<{_ID}:message_id>/retry")
 def retry_message(program_id: int, message_id: int) -> Any:
     """Send a failed message of the program again, with a fresh set of attempts."""
-    ws, db, _actor, program = _load(program_id)
+    ws, db, actor, program = _load(program_id)
     form = _parse(_csrf_only())
-    admin = _admin_for_outbox(ws)
     try:
-        message = outbox.get_message(db, admin, message_id)
-    except NotFound:
+        message: OutboxMessage | None = outbox.get_message(db, actor, message_id)
+    except (NotFound, PermissionDenied):
         message = None
-    if message is None or _payload_program(message) != program.id:
+    if message is None or outbox.program_id_of(message) != program.id:
         raise NotFound(_("This message does not exist in this program."))
     if message.status is not OutboxStatus.DEAD:
         _add_error(
@@ -2674,7 +2475,7 @@ def retry_message(program_id: int, message_id: int) -> Any:
         )
         return _writeback_page(ws, db, program, form=form, form_for=message.id, status=409)
     try:
-        outbox.retry(db, admin, message.id, now=_now())
+        outbox.retry(db, actor, message.id, now=_now())
     except PluginError as exc:
         status = _fail(form, exc)
         return _writeback_page(ws, db, program, form=form, form_for=message.id, status=status)

@@ -29,12 +29,15 @@ __all__ = [
     "ConnectorError",
     "ConnectorUnavailable",
     "MatchError",
+    "Msg",
     "NotFound",
     "PermissionDenied",
     "PluginError",
+    "Refusal",
     "SecretError",
     "TrackingError",
     "ValidationError",
+    "word",
 ]
 
 
@@ -47,13 +50,122 @@ def N_(message: str) -> str:
     return message
 
 
+class Msg(str):
+    """An English word or phrase from a fixed set used as a message's value, shown translated.
+
+    Statuses, roles and the like are filled into messages as values; wrapped in ``Msg`` (and
+    marked for extraction, ``Msg(N_("completed"))``) they read the same in English and are
+    translated by :meth:`PluginError.render` and :meth:`Refusal.render`.
+    """
+
+    __slots__ = ()
+
+
+#: The statuses and roles that messages name, marked so that pages show them translated.
+_WORDS: dict[str, Msg] = {
+    w: w
+    for w in (
+        # programs
+        Msg(N_("draft")),
+        Msg(N_("enrolling")),
+        Msg(N_("matching")),
+        Msg(N_("running")),
+        Msg(N_("closed")),
+        # enrollments
+        Msg(N_("mentor")),
+        Msg(N_("mentee")),
+        Msg(N_("active")),
+        Msg(N_("withdrawn")),
+        # tandems
+        Msg(N_("proposed")),
+        Msg(N_("accepted")),
+        Msg(N_("completed")),
+        Msg(N_("dissolved")),
+        Msg(N_("rejected")),
+        # sessions
+        Msg(N_("planned")),
+        Msg(N_("held")),
+        Msg(N_("cancelled")),
+    )
+}
+
+
+def word(value: object) -> str:
+    """A status or role (an enum member or its value) as a message value.
+
+    Known words become :class:`Msg` (same English, translated on pages); anything else is
+    its plain text.
+    """
+    text = str(getattr(value, "value", value))
+    return _WORDS.get(text, text)
+
+
+def _render(
+    template: str, params: dict[str, Any], english: str, translate: Callable[[str], str]
+) -> str:
+    """``template`` translated, with ``params`` filled in (translated themselves when marked)."""
+    translated = translate(template)
+    if not params:
+        return translated
+    filled: dict[str, Any] = {}
+    for k, v in params.items():
+        if isinstance(v, PluginError | Refusal):  # e.g. "the platform's answer: %(problem)s"
+            filled[k] = v.render(translate)
+        elif isinstance(v, Msg):
+            filled[k] = translate(str(v))
+        else:
+            filled[k] = v
+    try:
+        return translated % filled
+    except (KeyError, ValueError, TypeError):  # a broken translation: stay readable
+        return english
+
+
+class Refusal(str):
+    """Why something is not possible now: English text that pages can show translated.
+
+    It *is* its English text (``str(r)``, ``r.message``, JSON, comparisons), and carries the
+    marked template and values like :class:`PluginError` does, so the web layer can show it in
+    the page's language::
+
+        Refusal(N_("your survey was already submitted on %(date)s"), date="2026-05-01")
+    """
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, /, **params: Any) -> Refusal:
+        """Create the refusal.
+
+        Args:
+            template: The English message (marked with :func:`N_`), with ``%(name)s``
+                placeholders when ``params`` are given.
+            **params: The values of the placeholders (:class:`Msg` values are translated).
+        """
+        self = super().__new__(cls, template % params if params else template)
+        self.template = template
+        self.params = dict(params)
+        return self
+
+    @property
+    def message(self) -> str:
+        """The English text (as :attr:`PluginError.message`)."""
+        return str.__str__(self)
+
+    def render(self, translate: Callable[[str], str]) -> str:
+        """The text in another language: ``translate`` maps the English template."""
+        return _render(self.template, self.params, self.message, translate)
+
+
 class PluginError(Exception):
     """Base of every error the core raises on purpose; its message is safe to show.
 
     A message with ``%(name)s`` placeholders takes its values as keyword arguments, so the web
-    layer can translate the template and fill the values in (the values are not translated)::
+    layer can translate the template and fill the values in (the values are not translated,
+    except :class:`Msg` words and nested errors or refusals)::
 
         raise PermissionDenied(N_("only the members of tandem %(tandem)s may see it"), tandem=7)
+        raise TrackingError(N_("tandem %(tandem)s is %(status)s"), tandem=7, status=word("held"))
     """
 
     status_code = 400
@@ -76,18 +188,7 @@ class PluginError(Exception):
 
     def render(self, translate: Callable[[str], str]) -> str:
         """The message in another language: ``translate`` maps the English template."""
-        translated = translate(self.template)
-        if not self.params:
-            return translated
-        # A wrapped error (e.g. "the platform's answer: %(problem)s") is shown translated too.
-        params = {
-            k: v.render(translate) if isinstance(v, PluginError) else v
-            for k, v in self.params.items()
-        }
-        try:
-            return translated % params
-        except (KeyError, ValueError, TypeError):  # a broken translation: stay readable
-            return self.message
+        return _render(self.template, self.params, self.message, translate)
 
 
 class NotFound(PluginError):

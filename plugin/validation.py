@@ -6,6 +6,7 @@ before the caller writes anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from plugin.errors import N_, ValidationError
@@ -35,7 +36,14 @@ def whole_number(value: Any, lo: int, hi: int, *, field: str, what: str | None =
 
 
 def text(
-    value: Any, *, field: str, limit: int, required: bool = False, what: str | None = None
+    value: Any,
+    *,
+    field: str,
+    limit: int,
+    required: bool = False,
+    what: str | None = None,
+    message: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> str | None:
     """``value`` stripped; ``None`` for missing or blank optional text.
 
@@ -44,7 +52,12 @@ def text(
         field: The input field, reported with the error.
         limit: Most characters allowed (after stripping).
         required: Whether missing or blank text is an error.
-        what: How the message names it (default: ``field``).
+        what: How the message names it (default: ``field``); a
+            :class:`~plugin.errors.Msg` is shown translated.
+        message: The whole message for missing or blank required text (marked with
+            :func:`~plugin.errors.N_`, so that it translates as one sentence), instead of
+            "<what> is required".
+        params: The values of ``message``'s ``%(name)s`` placeholders.
     """
     label = what or field
     if value is not None and not isinstance(value, str):
@@ -52,6 +65,8 @@ def text(
     clean = (value or "").strip()
     if not clean:
         if required:
+            if message is not None:
+                raise ValidationError(message, field=field, **dict(params or {}))
             raise ValidationError(N_("%(name)s is required"), field=field, name=label)
         return None
     if len(clean) > limit:
@@ -65,9 +80,25 @@ def text(
     return clean
 
 
-def required_text(value: Any, *, field: str, limit: int, what: str | None = None) -> str:
+def required_text(
+    value: Any,
+    *,
+    field: str,
+    limit: int,
+    what: str | None = None,
+    message: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> str:
     """``value`` stripped; missing or blank text is an error (see :func:`text`)."""
-    clean = text(value, field=field, limit=limit, required=True, what=what)
+    clean = text(
+        value,
+        field=field,
+        limit=limit,
+        required=True,
+        what=what,
+        message=message,
+        params=params,
+    )
     if clean is None:  # pragma: no cover - text() raised already
         raise ValidationError(N_("%(name)s is required"), field=field, name=what or field)
     return clean

@@ -36,7 +36,15 @@ from sqlalchemy.orm import Session
 
 from plugin.access import Actor, require_person
 from plugin.db import utcnow
-from plugin.errors import N_, NotFound, PermissionDenied, TrackingError, ValidationError
+from plugin.errors import (
+    N_,
+    NotFound,
+    PermissionDenied,
+    Refusal,
+    TrackingError,
+    ValidationError,
+    word,
+)
 from plugin.models import (
     Assessment,
     AssessmentAnswer,
@@ -94,8 +102,6 @@ _NOT_OPEN_YET = {
         "%(program)s is %(status)s"
     ),
 }
-#: A refusal: its template (see :func:`plugin.errors.N_`) and the values to fill in.
-_Refusal = tuple[str, dict[str, Any]]
 
 
 # --------------------------------------------------------------------------- lookups
@@ -180,7 +186,7 @@ def own_enrollment(
                 field="role",
                 person=person_id,
                 program=program.id,
-                role=wanted.value,
+                role=word(wanted),
             )
         raise PermissionDenied(
             N_(
@@ -216,7 +222,7 @@ def own_enrollment(
                 ),
                 field="enrollment",
                 program=program.id,
-                role=enrollment.role.value,
+                role=word(enrollment.role),
             )
         raise TrackingError(
             N_(
@@ -225,7 +231,7 @@ def own_enrollment(
             ),
             field="enrollment",
             program=program.id,
-            role=enrollment.role.value,
+            role=word(enrollment.role),
             date=enrollment.withdrawn_at.date().isoformat(),
         )
     return enrollment
@@ -312,61 +318,54 @@ def _on(moment: datetime) -> str:
     return moment.date().isoformat()
 
 
-def _filled(refusal: _Refusal | None) -> str | None:
-    """A refusal's English text."""
-    if refusal is None:
-        return None
-    template, params = refusal
-    return template % params if params else template
-
-
 def _kind_refusal(
     session: Session,
     program: Program,
     enrollment: Enrollment,
     kind: AssessmentKind,
     existing: Mapping[AssessmentKind, Assessment] | None,
-) -> _Refusal | None:
+) -> Refusal | None:
     found = _assessments(session, enrollment.id) if existing is None else existing
     if kind in found:
-        return _ALREADY_SUBMITTED[kind], {"date": _on(found[kind].submitted_at)}
+        return Refusal(_ALREADY_SUBMITTED[kind], date=_on(found[kind].submitted_at))
     if enrollment.status is not EnrollmentStatus.ACTIVE:
-        return N_("your enrollment was withdrawn"), {}
-    status = program.status.value
+        return Refusal(N_("your enrollment was withdrawn"))
+    status = word(program.status)
     if kind is AssessmentKind.PRE:
         if AssessmentKind.POST in found:
-            return (
+            return Refusal(
                 N_("the pre-assessment is closed: your post-assessment was submitted on %(date)s"),
-                {"date": _on(found[AssessmentKind.POST].submitted_at)},
+                date=_on(found[AssessmentKind.POST].submitted_at),
             )
         if program.status not in _PRE_STATUSES:
-            return (
+            return Refusal(
                 N_(
                     "the pre-assessment is open while the program is enrolling, matching or "
                     "running; program %(program)s is %(status)s"
                 ),
-                {"program": program.id, "status": status},
+                program=program.id,
+                status=status,
             )
         return None
     if program.status not in _LATE_STATUSES:
-        return _NOT_OPEN_YET[kind], {"program": program.id, "status": status}
+        return Refusal(_NOT_OPEN_YET[kind], program=program.id, status=status)
     if kind is AssessmentKind.POST:
         if not had_active_tandem(session, enrollment):
-            return (
+            return Refusal(
                 N_(
                     "the post-assessment is for people who were in an active tandem; your "
                     "enrollment as %(role)s has not been in one in program %(program)s"
                 ),
-                {"role": enrollment.role.value, "program": program.id},
+                role=word(enrollment.role),
+                program=program.id,
             )
         return None
     if AssessmentKind.POST not in found:
-        return (
+        return Refusal(
             N_(
                 "the follow-up assessment comes after the post-assessment, which you have not "
                 "submitted yet"
-            ),
-            {},
+            )
         )
     return None
 
@@ -378,7 +377,7 @@ def kind_refusal(
     kind: AssessmentKind,
     *,
     existing: Mapping[AssessmentKind, Assessment] | None = None,
-) -> str | None:
+) -> Refusal | None:
     """Why the enrollment cannot submit this kind of assessment now, or ``None`` if it can.
 
     Args:
@@ -389,9 +388,10 @@ def kind_refusal(
         existing: The enrollment's assessments by kind, if already loaded.
 
     Returns:
-        The reason in English, or ``None``.
+        The reason (a :class:`~plugin.errors.Refusal`: its English text, translatable on
+        pages), or ``None``.
     """
-    return _filled(_kind_refusal(session, program, enrollment, kind, existing))
+    return _kind_refusal(session, program, enrollment, kind, existing)
 
 
 def _answers(skills: Sequence[Skill], answers: Any) -> dict[int, int]:
@@ -506,8 +506,7 @@ def submit_assessment(
     enrollment = own_enrollment(session, actor, program, role=role)
     refusal = _kind_refusal(session, program, enrollment, parsed, None)
     if refusal is not None:
-        template, params = refusal
-        raise TrackingError(template, field="kind", **params)
+        raise TrackingError(refusal.template, field="kind", **refusal.params)
     skills = program_skills(session, program)
     if not skills:
         raise TrackingError(
@@ -603,7 +602,7 @@ def my_assessments(session: Session, actor: Actor, program_id: int) -> dict[str,
     for enrollment in rows:
         found = _assessments(session, enrollment.id)
         open_kinds: list[str] = []
-        not_open: dict[str, str] = {}
+        not_open: dict[str, Refusal] = {}
         for kind in AssessmentKind:
             if kind in found:
                 continue
@@ -654,43 +653,45 @@ def my_assessments(session: Session, actor: Actor, program_id: int) -> dict[str,
 # --------------------------------------------------------------------------- survey
 
 
-def _survey_refusal(session: Session, program: Program, enrollment: Enrollment) -> _Refusal | None:
+def _survey_refusal(session: Session, program: Program, enrollment: Enrollment) -> Refusal | None:
     existing = session.scalars(
         select(SurveyAnswer).where(SurveyAnswer.enrollment_id == enrollment.id)
     ).first()
     if existing is not None:
-        return (
-            N_("your survey was already submitted on %(date)s"),
-            {"date": _on(existing.submitted_at)},
+        return Refusal(
+            N_("your survey was already submitted on %(date)s"), date=_on(existing.submitted_at)
         )
     if enrollment.status is not EnrollmentStatus.ACTIVE:
-        return N_("your enrollment was withdrawn"), {}
+        return Refusal(N_("your enrollment was withdrawn"))
     if program.status not in _LATE_STATUSES:
-        return (
+        return Refusal(
             N_(
                 "the end-of-program survey opens when the program is running; program "
                 "%(program)s is %(status)s"
             ),
-            {"program": program.id, "status": program.status.value},
+            program=program.id,
+            status=word(program.status),
         )
     if not had_active_tandem(session, enrollment):
-        return (
+        return Refusal(
             N_(
                 "the end-of-program survey is for people who were in an active tandem; your "
                 "enrollment as %(role)s has not been in one in program %(program)s"
             ),
-            {"role": enrollment.role.value, "program": program.id},
+            role=word(enrollment.role),
+            program=program.id,
         )
     return None
 
 
-def survey_refusal(session: Session, program: Program, enrollment: Enrollment) -> str | None:
+def survey_refusal(session: Session, program: Program, enrollment: Enrollment) -> Refusal | None:
     """Why the enrollment cannot answer the end-of-program survey now, or ``None``.
 
     Returns:
-        The reason in English, or ``None``.
+        The reason (a :class:`~plugin.errors.Refusal`: its English text, translatable on
+        pages), or ``None``.
     """
-    return _filled(_survey_refusal(session, program, enrollment))
+    return _survey_refusal(session, program, enrollment)
 
 
 def _strict_bool(value: Any, field: str) -> bool:
@@ -769,8 +770,7 @@ def submit_survey(
     enrollment = own_enrollment(session, actor, program, role=role)
     refusal = _survey_refusal(session, program, enrollment)
     if refusal is not None:
-        template, params = refusal
-        raise TrackingError(template, field="survey", **params)
+        raise TrackingError(refusal.template, field="survey", **refusal.params)
     now = now or utcnow()
     answer = SurveyAnswer(
         org_id=program.org_id,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
-from plugin.errors import N_, ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError, word
 from plugin.models import (
     Consent,
     Enrollment,
@@ -235,7 +235,7 @@ def enroll(
             N_("%(person)s is already enrolled in this program as %(role)s"),
             field="person",
             person=person.full_name,
-            role=role.value,
+            role=word(role),
         )
     if program.format is ProgramFormat.ONE_TO_ONE:
         other = [e for e in existing if e.role is not role and e.status is EnrollmentStatus.ACTIVE]
@@ -247,7 +247,7 @@ def enroll(
                 ),
                 field="role",
                 person=person.full_name,
-                role=other[0].role.value,
+                role=word(other[0].role),
             )
 
     enrollment = same_role or Enrollment(

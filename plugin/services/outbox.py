@@ -31,7 +31,10 @@ the ``retry_after`` the target asked for. Permanent failures
 (redacted: class name and message, no URLs' secrets, at most 2,000 characters).
 
 The admin views (:func:`list_messages`, :func:`get_message`, :func:`retry`,
-:func:`retry_dead`) are for organization admins only: payloads carry personal data.
+:func:`retry_dead`) are for organization admins: payloads carry personal data. A program's
+coordinators see and retry the messages of that program only
+(:func:`list_program_messages`, :func:`get_message`, :func:`retry`); a message belongs to
+the program its payload names (:func:`program_id_of`).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from plugin.access import Actor, ActorRole
+from plugin.access import Actor, ActorRole, is_coordinator, require_coordinator
 from plugin.db import utcnow
 from plugin.errors import (
     N_,
@@ -58,7 +61,7 @@ from plugin.errors import (
     PermissionDenied,
     ValidationError,
 )
-from plugin.models import OutboxMessage, OutboxStatus
+from plugin.models import OutboxMessage, OutboxStatus, Program
 from plugin.ports import OutboundMessage, SinkConfigError
 from plugin.services import audit
 
@@ -75,7 +78,9 @@ __all__ = [
     "get_message",
     "is_permanent",
     "list_messages",
+    "list_program_messages",
     "outbound",
+    "program_id_of",
     "record_failure",
     "record_success",
     "redact_error",
@@ -471,19 +476,63 @@ def _status(value: str | OutboxStatus) -> OutboxStatus:
         ) from None
 
 
+def program_id_of(message: OutboxMessage) -> int | None:
+    """The program a message is about: ``payload["program"]["id"]`` or ``payload["program_id"]``.
+
+    Completion, hours and skill-gain payloads carry the program as an object, progress
+    payloads its id (:mod:`plugin.services.completions`); ``None`` for other messages.
+    """
+    payload = message.payload if isinstance(message.payload, dict) else {}
+    program = payload.get("program")
+    if isinstance(program, dict):
+        value = program.get("id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    value = payload.get("program_id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _of_program(program_id: int) -> ColumnElement[bool]:
+    """SQL for :func:`program_id_of` ``== program_id`` (JSON paths: SQLite and PostgreSQL)."""
+    payload = OutboxMessage.payload
+    return or_(
+        payload["program"]["id"].as_integer() == program_id,
+        payload["program_id"].as_integer() == program_id,
+    )
+
+
 def get_message(session: Session, actor: Actor, message_id: int) -> OutboxMessage:
-    """One message of the actor's organization, payload included (admins only).
+    """One message of the actor's organization, payload included.
+
+    Args:
+        session: The unit of work.
+        actor: An admin of the organization, or a coordinator of the program the message
+            is about (:func:`program_id_of`).
+        message_id: The message.
 
     Raises:
-        PermissionDenied: The actor is not an admin.
+        PermissionDenied: The actor is neither an admin nor a coordinator of the
+            message's program.
         NotFound: No such message in the actor's organization.
     """
-    _require_admin(actor)
+    if actor.role is not ActorRole.COORDINATOR:
+        _require_admin(actor)
     message = session.get(OutboxMessage, message_id)
     if message is None or message.org_id != actor.org_id:
         raise NotFound(
             N_("outbox message %(message_id)s not found"), field="message", message_id=message_id
         )
+    if actor.role is not ActorRole.ADMIN:
+        program_id = program_id_of(message)
+        if program_id is None or not is_coordinator(session, actor, program_id):
+            raise PermissionDenied(
+                N_(
+                    "only an organization admin or a coordinator of its program may see or "
+                    "retry outbox message %(message_id)s"
+                ),
+                field="message",
+                message_id=message_id,
+            )
     return message
 
 
@@ -522,6 +571,49 @@ def list_messages(
     return session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit)).all()
 
 
+def list_program_messages(
+    session: Session,
+    actor: Actor,
+    *,
+    program_id: int,
+    status: str | OutboxStatus | None = None,
+    limit: int = _MAX_LIST,
+) -> Sequence[OutboxMessage]:
+    """The messages about one program (:func:`program_id_of`), newest first.
+
+    Args:
+        session: The unit of work.
+        actor: A coordinator of the program or an organization admin.
+        program_id: The program.
+        status: Only messages in this status (``pending``, ``delivering``, ``delivered``,
+            ``dead``).
+        limit: At most this many (1–1000).
+
+    Raises:
+        NotFound: No such program in the actor's organization.
+        PermissionDenied: The actor does not coordinate the program.
+        ValidationError: Unknown status or a limit out of range.
+    """
+    program = session.get(Program, program_id)
+    if program is None or program.org_id != actor.org_id:
+        raise NotFound(
+            N_("program %(program)s not found in this organization"),
+            field="program",
+            program=program_id,
+        )
+    require_coordinator(session, actor, program.id)
+    if isinstance(limit, bool) or not 1 <= limit <= _MAX_LIST:
+        raise ValidationError(
+            N_("limit must be between 1 and %(max)s"), field="limit", max=_MAX_LIST
+        )
+    stmt = select(OutboxMessage).where(
+        OutboxMessage.org_id == program.org_id, _of_program(program.id)
+    )
+    if status is not None:
+        stmt = stmt.where(OutboxMessage.status == _status(status))
+    return session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+
+
 def counts(session: Session, *, org_id: int, target: str | None = None) -> dict[str, int]:
     """How many messages the organization has in each status (every status, zeros too)."""
     stmt = (
@@ -544,8 +636,16 @@ def retry(
 
     ``last_error`` is kept so the history stays visible until the next attempt.
 
+    Args:
+        session: The unit of work.
+        actor: An admin of the organization, or a coordinator of the program the message
+            is about (:func:`program_id_of`).
+        message_id: The message.
+        now: The current time; :func:`plugin.db.utcnow` by default.
+
     Raises:
-        PermissionDenied: The actor is not an admin.
+        PermissionDenied: The actor is neither an admin nor a coordinator of the
+            message's program.
         NotFound: No such message in the actor's organization.
         ConflictError: The message was already delivered, or a worker is delivering it.
     """

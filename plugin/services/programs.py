@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plugin.errors import N_, ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError, word
 from plugin.models import (
     Enrollment,
     Organization,
@@ -581,8 +581,8 @@ def set_program_status(
             if allowed
             else N_("a program cannot go from %(old)s to %(new)s; allowed: none (closed is final)"),
             field="status",
-            old=old.value,
-            new=new.value,
+            old=word(old),
+            new=word(new),
             allowed=allowed,
         )
     if today is None and now is not None:

@@ -74,7 +74,9 @@ __all__ = [
     "ROLES",
     "Figure",
     "build_report",
+    "feedback_trend",
     "report_rows",
+    "sessions_by_month",
 ]
 
 #: The smallest group a figure may be shown for (DESIGN §5/§6).
@@ -1311,3 +1313,169 @@ def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+# --------------------------------------------------------------------------- per month
+
+# At most 20 years of months: a guard against absurd dates, not a product limit.
+_MAX_MONTHS = 240
+
+
+def _readable_program(session: Session, actor: Actor, program_id: int) -> Program:
+    program = session.get(Program, program_id)
+    if program is None or program.org_id != actor.org_id:
+        raise NotFound(
+            N_("program %(program)s not found in this organization"),
+            field="program",
+            program=program_id,
+        )
+    require_coordinator(session, actor, program.id)
+    return program
+
+
+def _month_key(moment: datetime) -> tuple[int, int]:
+    if moment.tzinfo is None:  # SQLite returns naive datetimes; they are UTC
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.year, moment.month
+
+
+def _program_span(
+    program: Program, seen: Iterable[tuple[int, int]], today: date
+) -> list[tuple[int, int]]:
+    """The months from the program's start to today (or its end), and any month seen."""
+    end_day = min(program.ends_on, today) if today >= program.starts_on else program.starts_on
+    keys = [
+        (program.starts_on.year, program.starts_on.month),
+        (end_day.year, end_day.month),
+        *seen,
+    ]
+    out: list[tuple[int, int]] = []
+    year, month = min(keys)
+    last = max(keys)
+    while (year, month) <= last and len(out) < _MAX_MONTHS:
+        out.append((year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def _today(now: datetime | None) -> date:
+    return (now or utcnow()).astimezone(UTC).date()
+
+
+def sessions_by_month(
+    session: Session, actor: Actor, *, program_id: int, now: datetime | None = None
+) -> list[dict[str, int]]:
+    """The program's sessions per calendar month (UTC), from its start to today or its end.
+
+    A held session counts in the month it was held, any other in the month it was
+    scheduled for. Counts of sessions are not about individuals, so none is suppressed.
+
+    Args:
+        session: The unit of work (read only).
+        actor: A coordinator of the program or an organization admin.
+        program_id: The program.
+        now: The current time (injected by simulations); :func:`plugin.db.utcnow` by default.
+
+    Returns:
+        One dict per month, oldest first: ``year``, ``month``, ``held``, ``planned``,
+        ``cancelled_mentor`` / ``cancelled_mentee`` (cancelled by a junior / a senior) and
+        ``closed`` (cancelled when the tandem or program ended).
+
+    Raises:
+        NotFound: No such program in the actor's organization.
+        PermissionDenied: The actor does not coordinate the program.
+    """
+    program = _readable_program(session, actor, program_id)
+    rows = session.execute(
+        select(
+            MentoringSession.status,
+            MentoringSession.scheduled_at,
+            MentoringSession.held_at,
+            MentoringSession.cancelled_by_role,
+        )
+        .join(Tandem, Tandem.id == MentoringSession.tandem_id)
+        .where(Tandem.org_id == program.org_id, Tandem.program_id == program.id)
+    ).all()
+    counts: dict[tuple[int, int], Counter[str]] = defaultdict(Counter)
+    for status, scheduled_at, held_at, cancelled_by in rows:
+        key = _month_key(held_at if status is SessionStatus.HELD and held_at else scheduled_at)
+        if status is SessionStatus.CANCELLED:
+            who = cancelled_by.value if cancelled_by is not None else "closed"
+            counts[key][f"cancelled_{who}"] += 1
+        else:
+            counts[key][status.value] += 1
+    return [
+        {
+            "year": year,
+            "month": month,
+            "held": counts[(year, month)]["held"],
+            "planned": counts[(year, month)]["planned"],
+            "cancelled_mentor": counts[(year, month)]["cancelled_mentor"],
+            "cancelled_mentee": counts[(year, month)]["cancelled_mentee"],
+            "closed": counts[(year, month)]["cancelled_closed"],
+        }
+        for year, month in _program_span(program, counts, _today(now))
+    ]
+
+
+def feedback_trend(
+    session: Session, actor: Actor, *, program_id: int, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The mean session rating per calendar month (UTC) of the session, small groups withheld.
+
+    A month whose ratings come from fewer than :data:`MIN_GROUP` distinct authors shows
+    neither its mean nor its number of ratings (DESIGN §5/§6).
+
+    Args:
+        session: The unit of work (read only).
+        actor: A coordinator of the program or an organization admin.
+        program_id: The program.
+        now: The current time (injected by simulations); :func:`plugin.db.utcnow` by default.
+
+    Returns:
+        One dict per month, oldest first: ``year``, ``month``, ``mean`` (2 decimals, or
+        ``None``), ``count`` (ratings, or ``None`` when withheld), ``n`` (distinct authors)
+        and ``suppressed`` (there were ratings, but too few authors to show them).
+
+    Raises:
+        NotFound: No such program in the actor's organization.
+        PermissionDenied: The actor does not coordinate the program.
+    """
+    program = _readable_program(session, actor, program_id)
+    rows = session.execute(
+        select(
+            Feedback.author_id,
+            Feedback.rating,
+            MentoringSession.held_at,
+            MentoringSession.scheduled_at,
+        )
+        .join(MentoringSession, MentoringSession.id == Feedback.session_id)
+        .join(Tandem, Tandem.id == MentoringSession.tandem_id)
+        .where(Tandem.org_id == program.org_id, Tandem.program_id == program.id)
+    ).all()
+    ratings: dict[tuple[int, int], list[int]] = defaultdict(list)
+    authors: dict[tuple[int, int], set[int]] = defaultdict(set)
+    for author_id, rating, held_at, scheduled_at in rows:
+        key = _month_key(held_at or scheduled_at)
+        ratings[key].append(int(rating))
+        if author_id is not None:
+            authors[key].add(author_id)
+    out: list[dict[str, Any]] = []
+    for year, month in _program_span(program, ratings, _today(now)):
+        key = (year, month)
+        n = len(authors[key])
+        suppressed = n < MIN_GROUP
+        values = ratings[key]
+        mean = _round(Fraction(sum(values), len(values)), 2) if values and not suppressed else None
+        out.append(
+            {
+                "year": year,
+                "month": month,
+                "mean": mean,
+                "count": None if suppressed else len(values),
+                "n": n,
+                "suppressed": suppressed and bool(values),
+            }
+        )
+    return out

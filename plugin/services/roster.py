@@ -8,6 +8,9 @@ themselves, with their consent. Teachers of the course are linked but not invite
 inactive members are skipped. Importing the same roster again changes nothing.
 
 The web layer fetches the roster (all pages); this module only writes.
+
+:func:`invite_people` invites people already known to the organization (picked from the
+HRIS people list or read from a CSV file) under the same rules.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from plugin.models import (
     Enrollment,
     EnrollmentStatus,
     Organization,
+    Person,
     Program,
     ProgramInvitation,
     ProgramStatus,
@@ -32,9 +36,12 @@ from plugin.models import (
 from plugin.services import audit
 from plugin.services.lti_launches import CLAIM, link_person, role_for
 
-__all__ = ["RosterImport", "import_roster"]
+__all__ = ["Invitations", "RosterImport", "import_roster", "invite_people"]
 
 _ACTIVE = "http://www.imsglobal.org/spec/lti-nrps/v2p0#status/Active"
+
+# Ids per ``IN (…)``: well under SQLite's and PostgreSQL's bound-parameter limits.
+_IN_CHUNK = 500
 
 
 @dataclass
@@ -62,6 +69,133 @@ class RosterImport:
             "inactive": self.inactive,
             "problems": list(self.problems),
         }
+
+
+@dataclass
+class Invitations:
+    """What inviting a list of known people did (each person counted once)."""
+
+    invited: int = 0
+    already_invited: int = 0
+    already_enrolled: int = 0
+    unavailable: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts as plain JSON."""
+        return {
+            "invited": self.invited,
+            "already_invited": self.already_invited,
+            "already_enrolled": self.already_enrolled,
+            "unavailable": self.unavailable,
+        }
+
+
+def _open_program(session: Session, actor: Actor, program_id: int) -> Program:
+    """The program, if the actor coordinates it and it still takes invitations."""
+    program = session.get(Program, program_id)
+    if program is None or program.org_id != actor.org_id:
+        raise NotFound(N_("program %(program)s not found"), field="program", program=program_id)
+    require_org(actor, program.org_id, "program")
+    require_coordinator(session, actor, program.id)
+    if program.status is ProgramStatus.CLOSED:
+        raise ConflictError(N_("the program is closed; nobody can be invited"), field="program")
+    return program
+
+
+def _program_people(session: Session, program_id: int) -> tuple[set[int], set[int]]:
+    """The program's active enrollees and the people already invited to it."""
+    enrolled = set(
+        session.scalars(
+            select(Enrollment.person_id).where(
+                Enrollment.program_id == program_id,
+                Enrollment.status == EnrollmentStatus.ACTIVE,
+            )
+        )
+    )
+    invited = set(
+        session.scalars(
+            select(ProgramInvitation.person_id).where(ProgramInvitation.program_id == program_id)
+        )
+    )
+    return enrolled, invited
+
+
+def invite_people(
+    session: Session,
+    actor: Actor,
+    *,
+    program_id: int,
+    person_ids: Iterable[int],
+    source: str,
+) -> Invitations:
+    """Invite people of the organization to the program (audited); nobody is enrolled.
+
+    The same rules as :func:`import_roster`: active enrollees and earlier invitations are
+    counted, not repeated; people who are inactive, erased or of another organization are
+    counted as unavailable and not invited. A person listed twice counts once.
+
+    Args:
+        session: The unit of work (flushed, not committed).
+        actor: A coordinator of the program (or an organization admin).
+        program_id: The program to invite to.
+        person_ids: The people to invite.
+        source: Recorded on each invitation and in the audit event, e.g. ``hris`` or
+            ``csv``.
+
+    Returns:
+        The counts; the audit event ``program.people_invited`` carries them too.
+
+    Raises:
+        NotFound: No such program in the actor's organization.
+        PermissionDenied: The actor does not coordinate the program.
+        ConflictError: The program is closed.
+    """
+    program = _open_program(session, actor, program_id)
+    wanted = list(dict.fromkeys(person_ids))
+    usable: set[int] = set()
+    for start in range(0, len(wanted), _IN_CHUNK):
+        usable.update(
+            session.scalars(
+                select(Person.id).where(
+                    Person.org_id == program.org_id,
+                    Person.id.in_(wanted[start : start + _IN_CHUNK]),
+                    Person.active.is_(True),
+                    Person.erased_at.is_(None),
+                )
+            )
+        )
+    enrolled, invited = _program_people(session, program.id)
+    result = Invitations()
+    for person_id in wanted:
+        if person_id not in usable:
+            result.unavailable += 1
+        elif person_id in enrolled:
+            result.already_enrolled += 1
+        elif person_id in invited:
+            result.already_invited += 1
+        else:
+            session.add(
+                ProgramInvitation(
+                    org_id=program.org_id,
+                    program_id=program.id,
+                    person_id=person_id,
+                    source=source[:120],
+                    invited_by=actor.label,
+                )
+            )
+            invited.add(person_id)
+            result.invited += 1
+    session.flush()
+    audit.record(
+        session,
+        org_id=program.org_id,
+        actor=actor.label,
+        action="program.people_invited",
+        object_type="program",
+        object_id=program.id,
+        details={"source": source[:120], **result.as_dict()},
+    )
+    return result
 
 
 def _claims(member: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,29 +238,11 @@ def import_roster(
         PermissionDenied: The actor does not coordinate the program.
         ConflictError: The program is closed.
     """
-    program = session.get(Program, program_id)
-    if program is None or program.org_id != actor.org_id:
-        raise NotFound(N_("program %(program)s not found"), field="program", program=program_id)
-    require_org(actor, program.org_id, "program")
-    require_coordinator(session, actor, program.id)
-    if program.status is ProgramStatus.CLOSED:
-        raise ConflictError(N_("the program is closed; nobody can be invited"), field="program")
+    program = _open_program(session, actor, program_id)
     org = session.get(Organization, program.org_id)
     assert org is not None  # noqa: S101 (FK)
 
-    enrolled = set(
-        session.scalars(
-            select(Enrollment.person_id).where(
-                Enrollment.program_id == program.id,
-                Enrollment.status == EnrollmentStatus.ACTIVE,
-            )
-        )
-    )
-    invited = set(
-        session.scalars(
-            select(ProgramInvitation.person_id).where(ProgramInvitation.program_id == program.id)
-        )
-    )
+    enrolled, invited = _program_people(session, program.id)
     result = RosterImport()
     for member in members:
         result.seen += 1

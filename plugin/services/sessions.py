@@ -37,6 +37,7 @@ from plugin.errors import (
     PermissionDenied,
     TrackingError,
     ValidationError,
+    word,
 )
 from plugin.models import (
     EnrollmentRole,
@@ -339,7 +340,7 @@ def _require_running(tandem: Tandem, program: Program, change: str) -> None:
     not_active, closed = _NOT_RUNNING[change]
     if tandem.status is not TandemStatus.ACTIVE:
         raise TrackingError(
-            not_active, field="tandem", tandem=tandem.id, status=tandem.status.value
+            not_active, field="tandem", tandem=tandem.id, status=word(tandem.status)
         )
     if program.status is ProgramStatus.CLOSED:
         raise TrackingError(closed, field="program", program=program.id)
@@ -375,7 +376,7 @@ def _refuse_clash(clash: MentoringSession | None, tandem: Tandem, moment: dateti
         field="scheduled_at",
         tandem=tandem.id,
         session=clash.id,
-        status=clash.status.value,
+        status=word(clash.status),
         moment=_fmt(moment),
     )
 
@@ -520,7 +521,7 @@ def hold_session(
             ),
             field="session",
             session=row.id,
-            status=row.status.value,
+            status=word(row.status),
             when=_fmt(row.held_at or row.scheduled_at),
         )
     moment = _held_at(row, held_at, now)
@@ -641,7 +642,7 @@ def cancel_session(
             ),
             field="session",
             session=row.id,
-            status=row.status.value,
+            status=word(row.status),
         )
     row.status = SessionStatus.CANCELLED
     row.cancelled_by_id = member.person_id
@@ -800,7 +801,7 @@ def give_feedback(
             N_("session %(session)s is %(status)s; feedback opens once it has been held"),
             field="session",
             session=row.id,
-            status=row.status.value,
+            status=word(row.status),
         )
     existing = session.scalars(
         select(Feedback.id).where(

@@ -34,7 +34,7 @@ reason may be about safety).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -45,7 +45,15 @@ from sqlalchemy.orm import Session
 from plugin import validation
 from plugin.access import Actor, is_coordinator, member_of, require_person
 from plugin.db import utcnow
-from plugin.errors import N_, NotFound, PermissionDenied, TrackingError, ValidationError
+from plugin.errors import (
+    N_,
+    Msg,
+    NotFound,
+    PermissionDenied,
+    TrackingError,
+    ValidationError,
+    word,
+)
 from plugin.models import (
     Action,
     Consent,
@@ -108,20 +116,24 @@ MAX_GOAL_DESCRIPTION = 4000
 MAX_ACTION = 2000
 
 #: What can happen next from each status (used in every refusal).
-ALLOWED_MOVES: dict[TandemStatus, str] = {
-    TandemStatus.PROPOSED: N_(
-        "members accept or decline (respond) once a coordinator approved the proposal; "
-        "a coordinator may reject it"
+ALLOWED_MOVES: dict[TandemStatus, Msg] = {
+    TandemStatus.PROPOSED: Msg(
+        N_(
+            "members accept or decline (respond) once a coordinator approved the proposal; "
+            "a coordinator may reject it"
+        )
     ),
-    TandemStatus.ACCEPTED: N_(
-        "members accept the confidentiality agreement and record the kick-off (then it "
-        "becomes active when the program runs); it can be dissolved"
+    TandemStatus.ACCEPTED: Msg(
+        N_(
+            "members accept the confidentiality agreement and record the kick-off (then it "
+            "becomes active when the program runs); it can be dissolved"
+        )
     ),
-    TandemStatus.ACTIVE: N_("it can be completed or dissolved"),
-    TandemStatus.COMPLETED: N_("nothing (completed is final and read-only)"),
-    TandemStatus.DISSOLVED: N_("nothing (dissolved is final and read-only)"),
-    TandemStatus.REJECTED: N_(
-        "nothing (rejected is final; the members wait for the next match run)"
+    TandemStatus.ACTIVE: Msg(N_("it can be completed or dissolved")),
+    TandemStatus.COMPLETED: Msg(N_("nothing (completed is final and read-only)")),
+    TandemStatus.DISSOLVED: Msg(N_("nothing (dissolved is final and read-only)")),
+    TandemStatus.REJECTED: Msg(
+        N_("nothing (rejected is final; the members wait for the next match run)")
     ),
 }
 
@@ -159,7 +171,7 @@ def _refuse(tandem: Tandem, cannot: str) -> TrackingError:
         cannot,
         field="status",
         tandem=tandem.id,
-        status=status.value,
+        status=word(status),
         moves=ALLOWED_MOVES[status],
     )
 
@@ -241,8 +253,18 @@ def _require_working(tandem: Tandem, cannot: str) -> None:
         raise _refuse(tandem, cannot)
 
 
-def _text(value: Any, field: str, max_len: int, *, what: str | None = None) -> str:
-    return validation.required_text(value, field=field, limit=max_len, what=what)
+def _text(
+    value: Any,
+    field: str,
+    max_len: int,
+    *,
+    what: str | None = None,
+    message: str | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> str:
+    return validation.required_text(
+        value, field=field, limit=max_len, what=what, message=message, params=params
+    )
 
 
 def _day(value: Any, field: str) -> date:
@@ -537,7 +559,13 @@ def respond(
     _require_enrolled(session, member)
     now = now or utcnow()
     if not accept:
-        text = _text(reason, "reason", MAX_REASON, what="a reason for declining")
+        text = _text(
+            reason,
+            "reason",
+            MAX_REASON,
+            what=Msg(N_("a reason for declining")),
+            message=N_("a reason for declining is required"),
+        )
         member.declined_at = now
         tandem.status = TandemStatus.REJECTED
         tandem.status_changed_at = now
@@ -710,7 +738,14 @@ def _goal_titles(goals: Sequence[str]) -> list[str]:
         )
     titles: list[str] = []
     for i, goal in enumerate(goals, start=1):
-        title = _text(goal, "goals", MAX_GOAL_TITLE, what=f"goal {i}")
+        title = _text(
+            goal,
+            "goals",
+            MAX_GOAL_TITLE,
+            what=f"goal {i}",
+            message=N_("goal %(index)s is required"),
+            params={"index": i},
+        )
         if title.casefold() not in {t.casefold() for t in titles}:
             titles.append(title)
     return titles
@@ -962,7 +997,13 @@ def dissolve_tandem(
         tandem,
         N_("tandem %(tandem)s is %(status)s; it cannot be dissolved. From %(status)s: %(moves)s"),
     )
-    text = _text(reason, "reason", MAX_REASON, what="a reason for dissolving")
+    text = _text(
+        reason,
+        "reason",
+        MAX_REASON,
+        what=Msg(N_("a reason for dissolving")),
+        message=N_("a reason for dissolving is required"),
+    )
     now = now or utcnow()
     old = tandem.status
     tandem.status = TandemStatus.DISSOLVED
@@ -1115,7 +1156,7 @@ def settle_withdrawal(
             ),
             field="enrollment",
             enrollment=enrollment_id,
-            status=enrollment.status.value,
+            status=word(enrollment.status),
         )
     program = session.get(Program, enrollment.program_id)
     if program is None:  # pragma: no cover - the foreign key forbids it

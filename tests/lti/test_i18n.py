@@ -348,3 +348,102 @@ def test_core_refusals_are_shown_in_the_page_language(app: Flask) -> None:
     # A message the catalogue does not know stays readable English.
     with app.test_request_context(headers={"Accept-Language": "de-DE"}):
         assert error_text(ValidationError("not in any catalogue")) == "not in any catalogue"
+
+
+make_pair = tracking.make_pair
+
+
+def test_statuses_roles_and_moves_in_refusals_are_translated(app: Flask) -> None:
+    from lti.i18n import error_text, message_text
+    from plugin.errors import N_, Msg, TrackingError, word
+    from plugin.models import EnrollmentRole, TandemStatus
+    from plugin.services import tandems
+
+    refusal = TrackingError(
+        N_("tandem %(tandem)s is %(status)s; it cannot be dissolved. From %(status)s: %(moves)s"),
+        tandem=7,
+        status=word(TandemStatus.COMPLETED),
+        moves=tandems.ALLOWED_MOVES[TandemStatus.COMPLETED],
+    )
+    # English is exactly what it was with plain strings.
+    assert refusal.message == (
+        "tandem 7 is completed; it cannot be dissolved. "
+        "From completed: nothing (completed is final and read-only)"
+    )
+    assert isinstance(word("mentor"), Msg)
+    assert word(EnrollmentRole.MENTEE) == "mentee"
+    assert word("not a status") == "not a status"
+    assert not isinstance(word("x"), Msg)
+    with app.test_request_context(headers={"Accept-Language": "de-DE"}):
+        german = error_text(refusal)
+        assert "„Abgeschlossen“" in german
+        assert "completed" not in german
+        assert german.startswith("Tandem 7 ")
+        assert message_text(word("mentor")) == "Junior (Mentor:in)"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert error_text(refusal) == refusal.message
+
+
+def test_required_text_messages_are_whole_sentences(app: Flask) -> None:
+    from lti.i18n import error_text
+    from plugin.errors import N_, Msg, ValidationError
+    from plugin.validation import required_text
+
+    def refusal(**kw: Any) -> ValidationError:
+        with pytest.raises(ValidationError) as caught:
+            required_text(kw.pop("value", " "), field="reason", limit=5, **kw)
+        return caught.value
+
+    missing = refusal(
+        what=Msg(N_("a reason for declining")), message=N_("a reason for declining is required")
+    )
+    goal = refusal(what="goal 2", message=N_("goal %(index)s is required"), params={"index": 2})
+    long = refusal(value="far too long", what=Msg(N_("a reason for dissolving")))
+    assert missing.message == "a reason for declining is required"
+    assert goal.message == "goal 2 is required"
+    assert long.message == "a reason for dissolving is 12 characters long; at most 5 are allowed"
+    with app.test_request_context(headers={"Accept-Language": "de-DE"}):
+        assert error_text(missing) == "Bitte geben Sie eine Begründung für die Ablehnung an"
+        assert error_text(goal) == "Bitte geben Sie Ziel 2 an"
+        assert error_text(long).startswith("Die Begründung für die Auflösung ist 12 Zeichen")
+
+
+def test_assessment_refusals_on_a_german_page(
+    client: Any, login: Any, db_session: Session, world: Any, make_pair: Any
+) -> None:
+    import json
+
+    from plugin.errors import Refusal
+    from plugin.services import assessments
+
+    pair = make_pair("accepted", running=False)  # the program is still enrolling
+    db_session.commit()
+    pid = world.program.id
+    data = assessments.my_assessments(db_session, pair.mentor_actor, pid)
+    entry = data["enrollments"][0]
+    reason = entry["not_open"]["post"]
+    # The CLI and JSON see today's English text.
+    assert isinstance(reason, Refusal)
+    assert isinstance(entry["survey_not_open"], Refusal)
+    english = (
+        f"the post-assessment opens when the program is running or closed; program {pid} is "
+        "enrolling"
+    )
+    assert reason == english
+    assert str(reason) == english
+    assert reason.message == english
+    assert json.loads(json.dumps(entry["not_open"])) == {
+        k: str(v) for k, v in entry["not_open"].items()
+    }
+    login(pair.mentor, "de-DE")
+    html = client.get(f"/app/programs/{pid}/self-assessment/post").text
+    assert (
+        "Die Selbsteinschätzung am Ende ist möglich, sobald das Programm läuft oder beendet ist; "
+        f"Programm {pid} hat den Status „Anmeldung geöffnet“"
+    ) in html.replace("\n", " ")
+    assert "enrolling" not in html
+    html = client.get(f"/app/programs/{pid}/survey").text
+    assert f"Programm {pid} hat den Status „Anmeldung geöffnet“" in html
+    assert "is enrolling" not in html
+    login(pair.mentor, "en")
+    assert english in client.get(f"/app/programs/{pid}/self-assessment/post").text
