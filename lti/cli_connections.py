@@ -31,8 +31,6 @@ from urllib.parse import urlsplit
 
 import click
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
@@ -162,38 +160,14 @@ def read_private_key(path: str, option: str = "--private-key") -> tuple[str, rsa
     """The PEM text and key of an unencrypted RSA private key file (SAML assertions: RS256).
 
     Raises:
-        click.BadParameter: Missing or unreadable file, not a PEM private key, encrypted,
-            not RSA or shorter than 2048 bits. The file's content is never quoted.
+        click.BadParameter: Missing or unreadable file, or refused by
+            :func:`plugin.services.connections.check_private_key`. The content is never quoted.
     """
     data = _read_file(path, option, "a PEM private key")
-    if b"-----BEGIN" not in data or b"PRIVATE KEY-----" not in data:
-        raise click.BadParameter(
-            f"{path} is not a PEM private key (expected '-----BEGIN PRIVATE KEY-----' or "
-            "'-----BEGIN RSA PRIVATE KEY-----')",
-            param_hint=option,
-        )
     try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except TypeError:
-        raise click.BadParameter(
-            f"{path} is encrypted with a passphrase; store an unencrypted copy (e.g. "
-            "`openssl pkey -in KEY -out plain.pem`) — Tandem encrypts it at rest itself",
-            param_hint=option,
-        ) from None
-    except (ValueError, UnsupportedAlgorithm):
-        raise click.BadParameter(
-            f"{path} is not a readable PEM private key", param_hint=option
-        ) from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise click.BadParameter(
-            f"{path} is not an RSA key; SuccessFactors SAML assertions are signed with RSA-SHA256",
-            param_hint=option,
-        )
-    if key.key_size < 2048:
-        raise click.BadParameter(
-            f"{path} is a {key.key_size}-bit RSA key; use at least 2048 bits", param_hint=option
-        )
-    return data.decode("ascii", "replace").strip() + "\n", key
+        return connections.check_private_key(data, label=path)
+    except ValidationError as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
 
 
 def read_certificate(
@@ -202,37 +176,16 @@ def read_certificate(
     """The PEM text and certificate of an X.509 certificate file, checked against ``key``.
 
     Raises:
-        click.BadParameter: Missing or unreadable file, not a PEM certificate, expired,
-            or its public key is not the private key's.
+        click.BadParameter: Missing or unreadable file, or refused by
+            :func:`plugin.services.connections.check_certificate`.
     """
     data = _read_file(path, option, "a PEM certificate")
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise click.BadParameter(
-            f"{path} is not a PEM certificate (expected '-----BEGIN CERTIFICATE-----')",
-            param_hint=option,
-        )
     try:
-        cert = x509.load_pem_x509_certificate(data)
-    except ValueError:
-        raise click.BadParameter(
-            f"{path} is not a readable PEM X.509 certificate", param_hint=option
-        ) from None
-    now = datetime.now(UTC)
-    if cert.not_valid_after_utc <= now:
-        raise click.BadParameter(
-            f"the certificate in {path} expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
-            "generate a new key pair and register the new certificate in SuccessFactors",
-            param_hint=option,
+        return connections.check_certificate(
+            data, key, label=path, certificate_label=f"the certificate in {path}"
         )
-    if key is not None:
-        spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
-            raise click.BadParameter(
-                f"the certificate in {path} does not belong to the private key (its public "
-                "key differs); give the certificate generated with that key",
-                param_hint=option,
-            )
-    return data.decode("ascii", "replace").strip() + "\n", cert
+    except ValidationError as exc:
+        raise click.BadParameter(exc.message, param_hint=option) from None
 
 
 def _env_secret(var: str, option: str) -> str:

@@ -8,7 +8,8 @@ registration or deployment of another organization is 404.
 * **Connections** — the list (never a secret: settings, and whether credentials are
   stored), adding a SuccessFactors connection with the same fields and checks as
   ``tandem connections add successfactors`` (key and certificate uploaded or pasted,
-  checked by :func:`lti.cli_connections.read_private_key` / ``read_certificate``),
+  checked by :func:`plugin.services.connections.check_private_key` / ``check_certificate``,
+  as the CLI does),
   testing it (the connector's ``check()``, the failure classified), **sync now** and the
   history of syncs with their counts and quarantined records (raw payloads are personal
   data: shown folded, to admins only).
@@ -36,19 +37,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-import click
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
@@ -66,8 +64,6 @@ from lti.cli_connections import (
     EXPIRY_WARNING,
     LEARNING_KINDS,
     SKILL_KINDS,
-    read_certificate,
-    read_private_key,
 )
 from lti.connectors import build_source, get_connectors
 from lti.db import get_engine, get_session
@@ -84,6 +80,7 @@ from plugin.errors import (
     ConnectorUnavailable,
     PluginError,
     SecretError,
+    ValidationError,
 )
 from plugin.models import (
     Connection,
@@ -142,8 +139,6 @@ _MAX_PEM = 64_000
 _HISTORY = 20
 _QUARANTINE_SHOWN = 200
 _ERROR_CHARS = 160
-
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- access
@@ -296,38 +291,21 @@ class PemError(ValueError):
     """An uploaded or pasted key or certificate was refused (the message is safe to show)."""
 
 
-def _checked_via_file(data: bytes, check: Callable[[str], T], label: str) -> T:
-    """Run a file-reading check of :mod:`lti.cli_connections` over bytes.
-
-    The helpers read files; the bytes go to a private temporary file (in RAM under
-    ``/dev/shm`` where there is one, in a ``0700`` directory, mode ``0600``) that is
-    removed at once. Their messages name the file: it is replaced by ``label``.
-    """
-    if len(data) > _MAX_PEM:
-        raise PemError(_("It is too large to be a PEM file."))
-    shm = "/dev/shm"  # noqa: S108 - a private, RAM-backed directory is made inside it
-    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
-    with tempfile.TemporaryDirectory(prefix="tandem-pem-", dir=base) as directory:
-        path = os.path.join(directory, "upload.pem")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        try:
-            return check(path)
-        except click.BadParameter as exc:
-            reason = exc.message.replace(f"the certificate in {path}", label).replace(path, label)
-            raise PemError(reason) from None
-
-
 def check_private_key_pem(data: bytes) -> tuple[str, rsa.RSAPrivateKey]:
     """The PEM text and key of an uploaded or pasted unencrypted RSA private key.
 
-    The same checks as ``tandem connections add successfactors --private-key``.
+    The same checks as ``tandem connections add successfactors --private-key``
+    (:func:`plugin.services.connections.check_private_key`).
 
     Raises:
-        PemError: Empty, not a PEM private key, encrypted, not RSA or under 2048 bits.
+        PemError: Too large, not a PEM private key, encrypted, not RSA or under 2048 bits.
     """
-    return _checked_via_file(data, lambda path: read_private_key(path), "it")
+    if len(data) > _MAX_PEM:
+        raise PemError(_("It is too large to be a PEM file."))
+    try:
+        return connections.check_private_key(data, label=_("The key"))
+    except ValidationError as exc:
+        raise PemError(error_text(exc)) from None
 
 
 def check_certificate_pem(
@@ -336,9 +314,16 @@ def check_certificate_pem(
     """The PEM text and certificate of an uploaded or pasted certificate, checked against ``key``.
 
     Raises:
-        PemError: Empty, not a PEM certificate, expired, or not the key's certificate.
+        PemError: Too large, not a PEM certificate, expired, or not the key's certificate.
     """
-    return _checked_via_file(data, lambda path: read_certificate(path, key), "the certificate")
+    if len(data) > _MAX_PEM:
+        raise PemError(_("It is too large to be a PEM file."))
+    try:
+        return connections.check_certificate(
+            data, key, label=_("The file"), certificate_label=_("The certificate")
+        )
+    except ValidationError as exc:
+        raise PemError(error_text(exc)) from None
 
 
 def _pem_input(name: str, pasted: Any) -> bytes | None:

@@ -20,9 +20,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +38,8 @@ from plugin.services import audit, writeback
 
 __all__ = [
     "add_connection",
+    "check_certificate",
+    "check_private_key",
     "connection_config",
     "credential_keys",
     "get_connection",
@@ -438,3 +444,120 @@ def public_settings(connection: Connection) -> dict[str, Any]:
         "watermark": connection.watermark.isoformat() if connection.watermark else None,
         "created_at": connection.created_at.isoformat() if connection.created_at else None,
     }
+
+
+# --------------------------------------------------------------------------- key material
+
+
+def check_private_key(data: bytes, *, label: str) -> tuple[str, rsa.RSAPrivateKey]:
+    """The PEM text and key of an unencrypted RSA private key (SAML assertions: RS256).
+
+    Shared by ``tandem connections add`` (a file) and the admin page (an upload or a paste).
+
+    Args:
+        data: The PEM bytes; never quoted in a message.
+        label: How messages name the input, e.g. the file's path.
+
+    Raises:
+        ValidationError: Not a PEM private key, encrypted, not RSA or under 2048 bits.
+    """
+    if b"-----BEGIN" not in data or b"PRIVATE KEY-----" not in data:
+        raise ValidationError(
+            N_(
+                "%(label)s is not a PEM private key (expected '-----BEGIN PRIVATE KEY-----' or "
+                "'-----BEGIN RSA PRIVATE KEY-----')"
+            ),
+            field="private_key",
+            label=label,
+        )
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:
+        raise ValidationError(
+            N_(
+                "%(label)s is encrypted with a passphrase; store an unencrypted copy (e.g. "
+                "`openssl pkey -in KEY -out plain.pem`) — Tandem encrypts it at rest itself"
+            ),
+            field="private_key",
+            label=label,
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValidationError(
+            N_("%(label)s is not a readable PEM private key"), field="private_key", label=label
+        ) from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValidationError(
+            N_(
+                "%(label)s is not an RSA key; SuccessFactors SAML assertions are signed with "
+                "RSA-SHA256"
+            ),
+            field="private_key",
+            label=label,
+        )
+    if key.key_size < 2048:
+        raise ValidationError(
+            N_("%(label)s is a %(bits)s-bit RSA key; use at least 2048 bits"),
+            field="private_key",
+            label=label,
+            bits=key.key_size,
+        )
+    return data.decode("ascii", "replace").strip() + "\n", key
+
+
+def check_certificate(
+    data: bytes,
+    key: rsa.RSAPrivateKey | None,
+    *,
+    label: str,
+    certificate_label: str,
+    now: datetime | None = None,
+) -> tuple[str, x509.Certificate]:
+    """The PEM text and X.509 certificate, unexpired and (given a key) the key's own.
+
+    Args:
+        data: The PEM bytes.
+        key: The private key it must belong to, when known.
+        label: How messages name the input (e.g. the file's path).
+        certificate_label: How messages name the certificate inside it (e.g. "the
+            certificate in cert.pem").
+        now: The time to check expiry against (aware UTC).
+
+    Raises:
+        ValidationError: Not a PEM certificate, expired, or not the key's certificate.
+    """
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ValidationError(
+            N_("%(label)s is not a PEM certificate (expected '-----BEGIN CERTIFICATE-----')"),
+            field="certificate",
+            label=label,
+        )
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise ValidationError(
+            N_("%(label)s is not a readable PEM X.509 certificate"),
+            field="certificate",
+            label=label,
+        ) from None
+    if cert.not_valid_after_utc <= (now or datetime.now(UTC)):
+        raise ValidationError(
+            N_(
+                "%(certificate)s expired on %(date)s; generate a new key pair and register the "
+                "new certificate in SuccessFactors"
+            ),
+            field="certificate",
+            certificate=certificate_label,
+            date=f"{cert.not_valid_after_utc:%Y-%m-%d}",
+        )
+    if key is not None:
+        spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+            raise ValidationError(
+                N_(
+                    "%(certificate)s does not belong to the private key (its public key "
+                    "differs); give the certificate generated with that key"
+                ),
+                field="certificate",
+                certificate=certificate_label,
+            )
+    return data.decode("ascii", "replace").strip() + "\n", cert

@@ -174,3 +174,53 @@ def test_unknown_connections_are_not_found(
     other = make_org(slug="other", name="Other")  # type: ignore[operator]
     with pytest.raises(NotFound):
         connections.load_config(db_session, box=BOX, org_id=other.id, connection_id=conn.id)
+
+
+def test_key_material_is_checked_in_the_core() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from plugin.errors import ValidationError as Refused
+    from plugin.services.connections import check_certificate, check_private_key
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tandem")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+    text, loaded = check_private_key(pem, label="key.pem")
+    assert text.startswith("-----BEGIN PRIVATE KEY-----")
+    assert loaded.key_size == 2048
+    assert check_certificate(cert, key, label="c.pem", certificate_label="the certificate")
+    with pytest.raises(Refused, match=r"key\.pem is not a PEM private key") as refused:
+        check_private_key(b"hello", label="key.pem")
+    assert refused.value.field == "private_key"
+    with pytest.raises(Refused, match="the certificate does not belong to the private key"):
+        check_certificate(cert, other, label="c.pem", certificate_label="the certificate")
+    with pytest.raises(Refused, match="expired on"):
+        check_certificate(
+            cert,
+            key,
+            label="c.pem",
+            certificate_label="the certificate",
+            now=now + timedelta(days=60),
+        )
