@@ -14,15 +14,13 @@ paths; import-linter checks it). The registry lives in ``app.extensions["tandem.
 
 from __future__ import annotations
 
-import re
-import threading
 from collections.abc import Mapping
-from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
-from werkzeug.utils import ImportStringError, import_string
+from werkzeug.utils import ImportStringError
 
+from lti.registry import LazyImport, dotted_paths
 from lti.secrets import get_secret_box
 from lti.sinks import get_sink_services
 from plugin.errors import ValidationError
@@ -46,9 +44,6 @@ BUILTIN_CONNECTORS: Mapping[str, str] = {
 #: Where :func:`build_connector_registry`'s result is kept on the app.
 EXTENSION = "tandem.connectors"
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_DOTTED = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
-
 
 class LazyConnectorFactory:
     """A connector factory imported from its dotted path on first use."""
@@ -62,8 +57,15 @@ class LazyConnectorFactory:
         """
         self.kind = kind
         self.dotted = dotted
-        self._factory: ConnectorFactory | None = None
-        self._lock = threading.Lock()
+        self._import = LazyImport(dotted, on_error=self._import_error)
+
+    def _import_error(self, exc: ImportStringError) -> Exception:
+        return ValidationError(
+            f"connector {self.kind!r} is configured as {self.dotted!r}, which "
+            f"cannot be imported ({type(exc.exception).__name__}); install it or "
+            "fix TANDEM_CONNECTORS",
+            field="kind",
+        )
 
     def load(self) -> ConnectorFactory:
         """Import the factory.
@@ -71,18 +73,8 @@ class LazyConnectorFactory:
         Raises:
             ValidationError: It cannot be imported (a missing package or a typo).
         """
-        with self._lock:
-            if self._factory is None:
-                try:
-                    self._factory = import_string(self.dotted)
-                except ImportStringError as exc:
-                    raise ValidationError(
-                        f"connector {self.kind!r} is configured as {self.dotted!r}, which "
-                        f"cannot be imported ({type(exc.exception).__name__}); install it or "
-                        "fix TANDEM_CONNECTORS",
-                        field="kind",
-                    ) from None
-            return self._factory
+        factory: ConnectorFactory = self._import.load()
+        return factory
 
     def __call__(self, config: ConnectionConfig) -> PeopleSource:
         """Build the source of one connection (no I/O)."""
@@ -99,26 +91,16 @@ def build_connector_registry(app: Flask) -> dict[str, ConnectorFactory]:
     Raises:
         RuntimeError: ``CONNECTORS`` is not a mapping of kinds to dotted paths.
     """
-    configured: Any = app.config.get("CONNECTORS") or {}
-    if not isinstance(configured, Mapping):
-        raise RuntimeError(
-            'TANDEM_CONNECTORS must be a JSON object of kind -> "package.module:Factory"'
-        )
-    merged: dict[str, str | None] = {**BUILTIN_CONNECTORS, **configured}
+    paths = dotted_paths(
+        app.config.get("CONNECTORS"),
+        BUILTIN_CONNECTORS,
+        setting="TANDEM_CONNECTORS",
+        key="kind",
+        noun="connector",
+        name_label="connector kind",
+    )
     registry: dict[str, ConnectorFactory] = {}
-    for kind, dotted in sorted(merged.items()):
-        if dotted is None:
-            continue
-        if not isinstance(kind, str) or not _NAME.match(kind):
-            raise RuntimeError(
-                f"connector kind {kind!r} in TANDEM_CONNECTORS: use lower-case letters, "
-                "digits and '_'"
-            )
-        if not isinstance(dotted, str) or not _DOTTED.match(dotted):
-            raise RuntimeError(
-                f"connector {kind!r} in TANDEM_CONNECTORS must be a dotted path like "
-                '"package.module:Factory"'
-            )
+    for kind, dotted in paths.items():
         registry[kind] = LazyConnectorFactory(kind, dotted)
     return registry
 

@@ -18,17 +18,16 @@ sessions, the secret box) in its :class:`~plugin.ports.TargetConfig`. The regist
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
-from werkzeug.utils import ImportStringError, import_string
+from werkzeug.utils import ImportStringError
 
 from lti.db import get_engine
+from lti.registry import LazyImport, dotted_paths
 from lti.secrets import get_secret_box
 from plugin.ports import (
     Sink,
@@ -87,10 +86,6 @@ def get_sink_services(app: Flask | None = None) -> SinkServices:
     return services
 
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_DOTTED = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
-
-
 class LazySinkFactory:
     """A sink factory imported from its dotted path on first use."""
 
@@ -115,8 +110,15 @@ class LazySinkFactory:
         self.dotted = dotted
         self.data_dir = data_dir
         self.services = services
-        self._factory: SinkFactory | None = None
-        self._lock = threading.Lock()
+        self._import = LazyImport(dotted, on_error=self._import_error)
+
+    def _import_error(self, exc: ImportStringError) -> Exception:
+        return SinkConfigError(
+            f"sink {self.name!r} is configured as {self.dotted!r}, which cannot "
+            f"be imported ({type(exc.exception).__name__}); install it or fix "
+            "TANDEM_SINKS, then retry the message",
+            field="sink",
+        )
 
     def load(self) -> SinkFactory:
         """Import the factory.
@@ -124,18 +126,8 @@ class LazySinkFactory:
         Raises:
             SinkConfigError: It cannot be imported (a missing package or a typo).
         """
-        with self._lock:
-            if self._factory is None:
-                try:
-                    self._factory = import_string(self.dotted)
-                except ImportStringError as exc:
-                    raise SinkConfigError(
-                        f"sink {self.name!r} is configured as {self.dotted!r}, which cannot "
-                        f"be imported ({type(exc.exception).__name__}); install it or fix "
-                        "TANDEM_SINKS, then retry the message",
-                        field="sink",
-                    ) from None
-            return self._factory
+        factory: SinkFactory = self._import.load()
+        return factory
 
     def __call__(self, config: TargetConfig) -> Sink:
         """Build the sink of one target, lending it the app's instance folder and database."""
@@ -157,22 +149,16 @@ def build_sink_registry(app: Flask) -> dict[str, SinkFactory]:
     Raises:
         RuntimeError: ``SINKS`` is not a mapping of sink names to dotted paths.
     """
-    configured: Any = app.config.get("SINKS") or {}
-    if not isinstance(configured, Mapping):
-        raise RuntimeError('TANDEM_SINKS must be a JSON object of name -> "package.module:Factory"')
-    merged: dict[str, str | None] = {**BUILTIN_SINKS, **configured}
+    paths = dotted_paths(
+        app.config.get("SINKS"),
+        BUILTIN_SINKS,
+        setting="TANDEM_SINKS",
+        key="name",
+        noun="sink",
+        name_label="sink name",
+    )
     registry: dict[str, SinkFactory] = {}
-    for name, dotted in sorted(merged.items()):
-        if dotted is None:
-            continue
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise RuntimeError(
-                f"sink name {name!r} in TANDEM_SINKS: use lower-case letters, digits and '_'"
-            )
-        if not isinstance(dotted, str) or not _DOTTED.match(dotted):
-            raise RuntimeError(
-                f'sink {name!r} in TANDEM_SINKS must be a dotted path like "package.module:Factory"'
-            )
+    for name, dotted in paths.items():
         registry[name] = LazySinkFactory(
             name,
             dotted,
