@@ -20,13 +20,12 @@ from babel.messages.catalog import Catalog
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from flask import Flask, make_response, render_template, request
+from flask import Flask, render_template
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from lti import web_session
-from lti.db import get_session
 from plugin.models import Person
+from tests.lti.web_login import install_test_login
 from tests.plugin.tracking import conftest as tracking
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,27 +182,11 @@ def db_session(app: Flask, engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture
 def login(app: Flask, client: Any) -> Any:
-    """``login(person, locale=…)`` starts a session as a launch with that locale would."""
-
-    def _start(person_id: int) -> Any:
-        person = get_session().get(Person, person_id)
-        assert person is not None
-        response = make_response("started")
-        web_session.start(
-            response,
-            org_id=person.org_id,
-            person_id=person.id,
-            role="participant",
-            display_name=f"{person.given_name} {person.family_name}",
-            locale=request.args["locale"],
-        )
-        return response
-
-    app.add_url_rule("/_test/i18n-login/<int:person_id>", view_func=_start)
+    """``login(person, locale)`` starts a session as a launch with that locale would."""
+    start = install_test_login(app, client)
 
     def _login(person: Person, locale: str) -> None:
-        client.delete_cookie(web_session.COOKIE)
-        assert client.get(f"/_test/i18n-login/{person.id}?locale={locale}").status_code == 200
+        start(person, locale=locale)
 
     return _login
 

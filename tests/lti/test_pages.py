@@ -14,22 +14,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from flask import Flask, make_response, request
+from flask import Flask
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from lti import pages, web_session
-from lti.db import get_session
+from lti import pages
 from plugin.models import (
     AuditEvent,
     LtiLink,
     LtiRegistration,
-    Person,
     ProgramInvitation,
     Skill,
     SkillCategory,
 )
 from plugin.services import alerts, assessments, sessions, tandems
+from tests.lti.web_login import install_test_login
 from tests.plugin.tracking import conftest as tracking
 
 # The tracking builders (a running program, tandems in any state), reused as fixtures.
@@ -65,31 +64,8 @@ def db_session(app: Flask, engine: Engine) -> Iterator[Session]:
 @pytest.fixture
 def login(app: Flask, client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``login(person, role, locale=…, link=…)`` starts a session as a launch would."""
-
-    def _start(person_id: int, role: str) -> Any:
-        person = get_session().get(Person, person_id)
-        assert person is not None
-        response = make_response("started")
-        web_session.start(
-            response,
-            org_id=person.org_id,
-            person_id=person.id,
-            role=role,
-            display_name=f"{person.given_name} {person.family_name}",
-            locale=request.args.get("locale", "en"),
-            link_id=request.args.get("link", type=int),
-        )
-        return response
-
-    app.add_url_rule("/_test/login/<int:person_id>/<role>", view_func=_start)
     monkeypatch.setattr(pages, "_now", lambda: PAGE_NOW)
-
-    def _login(person: Person, role: str = "participant", **query: Any) -> None:
-        client.delete_cookie(web_session.COOKIE)
-        res = client.get(f"/_test/login/{person.id}/{role}", query_string=query)
-        assert res.status_code == 200
-
-    return _login
+    return install_test_login(app, client, default_role="participant")
 
 
 @dataclass

@@ -20,13 +20,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from flask import Flask, make_response, request
+from flask import Flask
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from connectors.successfactors.settings import Settings
 from lti import create_app, pages_admin, web_session
-from lti.db import get_engine, get_session
+from lti.db import get_engine
 from plugin.errors import ConnectorAuthError, ConnectorDataError, ConnectorUnavailable
 from plugin.models import (
     AuditEvent,
@@ -46,6 +46,7 @@ from plugin.records import InvalidRecord, PersonRecord
 from plugin.services import lti_dynreg, organizations, programs
 from plugin.services import lti_registrations as regs
 from tests.conftest import wipe
+from tests.lti.web_login import install_test_login
 
 SOURCE = "tests.lti.pages.test_admin:FakeSource"
 SECRET_PASSWORD = "Pa55-word-never-shown"
@@ -161,27 +162,7 @@ def people(db_session: Session) -> dict[str, Any]:
 
 @pytest.fixture
 def login(app: Flask, client: Any) -> Any:
-    def _start(person_id: int, role: str) -> Any:
-        p = get_session().get(Person, person_id)
-        assert p is not None
-        response = make_response("started")
-        web_session.start(
-            response,
-            org_id=p.org_id,
-            person_id=p.id,
-            role=role,
-            display_name=f"{p.given_name} {p.family_name}",
-            locale=request.args.get("locale", "en"),
-        )
-        return response
-
-    app.add_url_rule("/_test/login/<int:person_id>/<role>", view_func=_start)
-
-    def _login(p: Person, role: str = "admin", **query: Any) -> None:
-        client.delete_cookie(web_session.COOKIE)
-        assert client.get(f"/_test/login/{p.id}/{role}", query_string=query).status_code == 200
-
-    return _login
+    return install_test_login(app, client, default_role="admin")
 
 
 def csrf(client: Any) -> str:

@@ -18,12 +18,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from flask import Flask, make_response, request
+from flask import Flask
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from lti import pages, pages_coordinator, web_session
-from lti.db import get_session
+from lti import pages, pages_coordinator
 from plugin.models import (
     AlertStatus,
     AuditEvent,
@@ -35,7 +34,6 @@ from plugin.models import (
     MatchRunStatus,
     OutboxMessage,
     OutboxStatus,
-    Person,
     PersonIdentity,
     Program,
     ProgramCoordinator,
@@ -47,6 +45,7 @@ from plugin.models import (
     TandemStatus,
 )
 from plugin.services import alerts, enrollments, programs, sessions
+from tests.lti.web_login import install_test_login
 from tests.plugin.tracking import conftest as tracking
 
 world = tracking.world
@@ -77,34 +76,9 @@ def _committed_world(db_session: Session, world: Any) -> None:
 @pytest.fixture
 def login(app: Flask, client: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """``login(person, role, locale=…, link=…)`` starts a session; returns its CSRF token."""
-
-    def _start(person_id: int, role: str) -> Any:
-        person = get_session().get(Person, person_id)
-        assert person is not None
-        response = make_response("started")
-        ws = web_session.start(
-            response,
-            org_id=person.org_id,
-            person_id=person.id,
-            role=role,
-            display_name=f"{person.given_name} {person.family_name}",
-            locale=request.args.get("locale", "en"),
-            link_id=request.args.get("link", type=int),
-        )
-        response.set_data(ws.csrf)
-        return response
-
-    app.add_url_rule("/_test/login/<int:person_id>/<role>", view_func=_start)
     monkeypatch.setattr(pages, "_now", lambda: PAGE_NOW)
     monkeypatch.setattr(pages_coordinator, "_now", lambda: PAGE_NOW)
-
-    def _login(person: Person, role: str = "coordinator", **query: Any) -> str:
-        client.delete_cookie(web_session.COOKIE)
-        res = client.get(f"/_test/login/{person.id}/{role}", query_string=query)
-        assert res.status_code == 200
-        return str(res.text)
-
-    return _login
+    return install_test_login(app, client, default_role="coordinator")
 
 
 @pytest.fixture
