@@ -29,8 +29,7 @@ import csv
 import io
 import json
 import math
-import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -40,7 +39,6 @@ from flask import Blueprint, Response, redirect, request, url_for
 from flask_babel import format_decimal, format_percent
 from marshmallow import ValidationError as SchemaError
 from marshmallow import fields, validate, validates_schema
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -61,27 +59,22 @@ from plugin.errors import (
 from plugin.models import (
     AlertStatus,
     Connection,
-    Enrollment,
     EnrollmentRole,
     EnrollmentStatus,
-    LtiLink,
     MatchRunStatus,
     Organization,
     OutboxMessage,
     OutboxStatus,
-    Person,
-    PersonIdentity,
     Program,
     ProgramFormat,
-    ProgramInvitation,
     ProgramStatus,
-    Skill,
     Tandem,
     TandemStatus,
 )
 from plugin.services import (
     alerts,
     connections,
+    coordination,
     coordinators,
     enrollments,
     matching,
@@ -120,9 +113,7 @@ HRIS_PAGE = 200
 MAX_INVITE = 5000
 #: Outbox messages per status searched for a program's messages (the service's maximum).
 OUTBOX_WINDOW = 1000
-_IN_CHUNK = 500
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EMAIL_HEADERS = frozenset({"email", "e-mail", "e_mail", "mail", "email address"})
 _EMPLOYEE_HEADERS = frozenset(
     {"employee_id", "employee id", "employeeid", "personalnummer", "user_id", "userid"}
@@ -552,7 +543,7 @@ def _csrf_only() -> FormSchema:
 
 def _skill_options(db: Session, org_id: int) -> list[tuple[str, str]]:
     lang = current_language()
-    rows = db.scalars(select(Skill).where(Skill.org_id == org_id).order_by(Skill.name, Skill.code))
+    rows = coordination.list_skills(db, org_id=org_id)
     return [(s.code, (s.name_de or s.name) if lang == "de" else s.name) for s in rows]
 
 
@@ -833,17 +824,12 @@ def _form_context(
         "weights": [(key, *_weight_labels()[key]) for key in WEIGHTS],
         "formats": [(f.value, pages.format_label(f.value)) for f in ProgramFormat],
         "objectives": [(o, _objective_label(o)) for o in ("best_total", "most_matched")],
-        "enrolled": bool(program is not None and _enrolled_count(db, program.id)),
+        "enrolled": bool(program is not None and _enrolled_count(db, ws.actor(), program)),
     }
 
 
-def _enrolled_count(db: Session, program_id: int) -> int:
-    return (
-        db.scalar(
-            select(func.count()).select_from(Enrollment).where(Enrollment.program_id == program_id)
-        )
-        or 0
-    )
+def _enrolled_count(db: Session, actor: Actor, program: Program) -> int:
+    return coordination.enrolled_count(db, actor, program=program)
 
 
 @bp.get("/")
@@ -853,34 +839,7 @@ def programs_page() -> Any:
     actor = _coordinator(ws)
     db = get_session()
     rows = list(participation.coordinated_programs(db, actor))
-    ids = [p.id for p in rows]
-    enrolled: Counter[int] = Counter()
-    working: Counter[int] = Counter()
-    if ids:
-        enrolled.update(
-            dict(
-                db.execute(
-                    select(Enrollment.program_id, func.count())
-                    .where(
-                        Enrollment.program_id.in_(ids),
-                        Enrollment.status == EnrollmentStatus.ACTIVE,
-                    )
-                    .group_by(Enrollment.program_id)
-                ).all()
-            )
-        )
-        working.update(
-            dict(
-                db.execute(
-                    select(Tandem.program_id, func.count())
-                    .where(
-                        Tandem.program_id.in_(ids),
-                        Tandem.status.in_([TandemStatus.ACCEPTED, TandemStatus.ACTIVE]),
-                    )
-                    .group_by(Tandem.program_id)
-                ).all()
-            )
-        )
+    counts = coordination.program_counts(db, actor, program_ids=[p.id for p in rows])
     open_alerts = Counter(a.program_id for a in alerts.list_alerts(db, actor, status="open"))
     return _render(
         "pages/coordinator/programs.html",
@@ -888,8 +847,8 @@ def programs_page() -> Any:
         rows=[
             {
                 "program": p,
-                "enrolled": enrolled[p.id],
-                "tandems": working[p.id],
+                "enrolled": counts.enrolled[p.id],
+                "tandems": counts.tandems[p.id],
                 "alerts": open_alerts[p.id],
             }
             for p in rows
@@ -1022,7 +981,7 @@ def _program_page(
             for s in sorted(programs.TRANSITIONS[program.status], key=_STATUS_ORDER.index)
         ],
         form=form,
-        enrolled=_enrolled_count(db, program.id),
+        enrolled=_enrolled_count(db, actor, program),
     )
 
 
@@ -1132,73 +1091,18 @@ def _hris_filter(db: Session, org_id: int, values: Mapping[str, Any]) -> _HrisFi
     )
 
 
-def _hris_people(db: Session, org_id: int, program: Program, flt: _HrisFilter) -> Any:
-    """A select of the active people synced from the chosen connections, filtered."""
-    synced = select(PersonIdentity.person_id).where(
-        PersonIdentity.org_id == org_id, PersonIdentity.source.in_(flt.sources or ["-"])
+def _hris_query(flt: _HrisFilter) -> coordination.HrisQuery:
+    return coordination.HrisQuery(
+        sources=flt.sources,
+        department=flt.department,
+        division=flt.division,
+        q=flt.q,
+        fresh=flt.fresh,
     )
-    stmt = select(Person).where(
-        Person.org_id == org_id,
-        Person.id.in_(synced),
-        Person.active.is_(True),
-        Person.erased_at.is_(None),
-    )
-    if flt.department:
-        stmt = stmt.where(Person.department == flt.department)
-    if flt.division:
-        stmt = stmt.where(Person.division == flt.division)
-    if flt.q:
-        by_id = select(PersonIdentity.person_id).where(
-            PersonIdentity.org_id == org_id,
-            PersonIdentity.source.in_(flt.sources or ["-"]),
-            PersonIdentity.external_id == flt.q,
-        )
-        stmt = stmt.where(
-            Person.given_name.icontains(flt.q, autoescape=True)
-            | Person.family_name.icontains(flt.q, autoescape=True)
-            | Person.email.icontains(flt.q, autoescape=True)
-            | Person.job_title.icontains(flt.q, autoescape=True)
-            | Person.id.in_(by_id)
-        )
-    if flt.fresh:
-        stmt = stmt.where(
-            Person.id.not_in(
-                select(ProgramInvitation.person_id).where(
-                    ProgramInvitation.program_id == program.id
-                )
-            ),
-            Person.id.not_in(
-                select(Enrollment.person_id).where(
-                    Enrollment.program_id == program.id,
-                    Enrollment.status == EnrollmentStatus.ACTIVE,
-                )
-            ),
-        )
-    return stmt
-
-
-def _distinct(db: Session, org_id: int, sources: list[str], column: Any) -> list[str]:
-    synced = select(PersonIdentity.person_id).where(
-        PersonIdentity.org_id == org_id, PersonIdentity.source.in_(sources or ["-"])
-    )
-    rows = db.scalars(
-        select(column)
-        .where(
-            Person.org_id == org_id,
-            Person.id.in_(synced),
-            Person.active.is_(True),
-            column.is_not(None),
-        )
-        .distinct()
-        .order_by(column)
-        .limit(500)
-    )
-    return [r for r in rows if r]
 
 
 def _roster_available(db: Session, ws: WebSession) -> bool:
-    link = db.get(LtiLink, ws.link_id) if ws.link_id is not None else None
-    return bool(link is not None and link.org_id == ws.org_id and link.memberships_url)
+    return coordination.roster_available(db, ws.actor(), link_id=ws.link_id)
 
 
 @dataclass
@@ -1217,7 +1121,28 @@ class _CsvOutcome:
     file_error: str | None = None
 
 
-def _read_csv(db: Session, org_id: int, upload: FileStorage | None) -> _CsvOutcome:
+def _row_problem_label(problem: coordination.RowProblem) -> str:
+    labels = {
+        coordination.RowProblem.MISSING: _("Enter an e-mail address or an employee id."),
+        coordination.RowProblem.INVALID_EMAIL: _("This is not a valid e-mail address."),
+        coordination.RowProblem.UNKNOWN_EMAIL: _(
+            "Nobody in your organization has this e-mail address."
+        ),
+        coordination.RowProblem.UNKNOWN_EMPLOYEE: _(
+            "No person of your HR data has this employee id."
+        ),
+        coordination.RowProblem.MISMATCH: _(
+            "The e-mail address and the employee id belong to different people."
+        ),
+        coordination.RowProblem.AMBIGUOUS: _(
+            "Several people match this row. Add the employee id to tell them apart."
+        ),
+        coordination.RowProblem.INACTIVE: _("This person is no longer active in the HR data."),
+    }
+    return labels[problem]
+
+
+def _read_csv(db: Session, actor: Actor, upload: FileStorage | None) -> _CsvOutcome:
     """Resolve every row of an uploaded CSV file to a person, or say why it cannot be."""
     out = _CsvOutcome()
     if upload is None or not upload.filename:
@@ -1283,104 +1208,15 @@ def _read_csv(db: Session, org_id: int, upload: FileStorage | None) -> _CsvOutco
         out.file_error = _("The file has no rows below its header.")
         return out
 
-    emails = sorted({e.lower() for _line, e, _id in wanted if e})
-    by_email: dict[str, list[Person]] = defaultdict(list)
-    for start in range(0, len(emails), _IN_CHUNK):
-        for person in db.scalars(
-            select(Person).where(
-                Person.org_id == org_id,
-                func.lower(Person.email).in_(emails[start : start + _IN_CHUNK]),
-            )
-        ):
-            by_email[(person.email or "").lower()].append(person)
-    employee_ids = sorted({i for _line, _e, i in wanted if i})
-    by_employee: dict[str, set[int]] = defaultdict(set)
-    for start in range(0, len(employee_ids), _IN_CHUNK):
-        for person_id, external_id in db.execute(
-            select(PersonIdentity.person_id, PersonIdentity.external_id).where(
-                PersonIdentity.org_id == org_id,
-                PersonIdentity.external_id.in_(employee_ids[start : start + _IN_CHUNK]),
-                ~PersonIdentity.source.startswith("lti:"),
-            )
-        ):
-            by_employee[external_id].add(person_id)
-    people = {
-        p.id: p
-        for start in range(0, len({i for s in by_employee.values() for i in s}), _IN_CHUNK)
-        for p in db.scalars(
-            select(Person).where(
-                Person.id.in_(
-                    sorted({i for s in by_employee.values() for i in s})[start : start + _IN_CHUNK]
-                )
-            )
-        )
-    }
-    for found in by_email.values():
-        for p in found:
-            people[p.id] = p
-
-    seen: set[int] = set()
-    for line, email, employee in wanted:
-        shown = email or employee
-        if not email and not employee:
-            out.problems.append(
-                _RowProblem(line, "", _("Enter an e-mail address or an employee id."))
-            )
-            continue
-        if email and not _EMAIL.match(email):
-            out.problems.append(_RowProblem(line, email, _("This is not a valid e-mail address.")))
-            continue
-        candidates: set[int] | None = None
-        if email:
-            matches = {p.id for p in by_email.get(email.lower(), [])}
-            if not matches:
-                out.problems.append(
-                    _RowProblem(
-                        line, email, _("Nobody in your organization has this e-mail address.")
-                    )
-                )
-                continue
-            candidates = matches
-        if employee:
-            matches = by_employee.get(employee, set())
-            if not matches:
-                out.problems.append(
-                    _RowProblem(
-                        line, employee, _("No person of your HR data has this employee id.")
-                    )
-                )
-                continue
-            if candidates is not None and not (candidates & matches):
-                out.problems.append(
-                    _RowProblem(
-                        line,
-                        shown,
-                        _("The e-mail address and the employee id belong to different people."),
-                    )
-                )
-                continue
-            candidates = matches if candidates is None else candidates & matches
-        assert candidates is not None  # noqa: S101 (one of the two was given)
-        if len(candidates) > 1:
-            out.problems.append(
-                _RowProblem(
-                    line,
-                    shown,
-                    _("Several people match this row. Add the employee id to tell them apart."),
-                )
-            )
-            continue
-        person = people[next(iter(candidates))]
-        if not person.active or person.erased_at is not None:
-            out.problems.append(
-                _RowProblem(line, shown, _("This person is no longer active in the HR data."))
-            )
-            continue
-        if person.id in seen:
+    for resolved in coordination.resolve_rows(db, actor, rows=wanted):
+        if resolved.problem is coordination.RowProblem.DUPLICATE:
             out.duplicates += 1
-            continue
-        seen.add(person.id)
-        out.person_ids.append(person.id)
+        elif resolved.problem is not None:
+            out.problems.append(
+                _RowProblem(resolved.line, resolved.value, _row_problem_label(resolved.problem))
+            )
+        elif resolved.person_id is not None:
+            out.person_ids.append(resolved.person_id)
     return out
 
 
@@ -1394,23 +1230,9 @@ def _enrollments_page(
     status: int = 200,
 ) -> Any:
     people = enrollments.list_enrollments(db, program=program, active_only=False)
-    in_tandem: dict[int, str] = {}
-    for tandem in db.scalars(
-        select(Tandem)
-        .where(
-            Tandem.program_id == program.id,
-            Tandem.status.not_in([TandemStatus.REJECTED]),
-        )
-        .order_by(Tandem.id)
-    ).unique():
-        for member in tandem.members:
-            in_tandem[member.enrollment_id] = tandem.status.value
-    invitations = db.execute(
-        select(ProgramInvitation, Person)
-        .join(Person, Person.id == ProgramInvitation.person_id)
-        .where(ProgramInvitation.program_id == program.id)
-        .order_by(ProgramInvitation.id.desc())
-    ).all()
+    actor = ws.actor()
+    in_tandem = coordination.tandem_status_by_enrollment(db, actor, program=program)
+    invitations = coordination.list_invitations(db, actor, program=program)
     enrolled_people = {e.person_id for e in people if e.status is EnrollmentStatus.ACTIVE}
     counts = Counter((e.role.value, e.status.value) for e in people)
     return _render(
@@ -1445,7 +1267,7 @@ def invite_csv(program_id: int) -> Any:
     """Invite the people of an uploaded CSV file: all rows, or nothing when one is wrong."""
     ws, db, actor, program = _load(program_id)
     form = _parse(_csrf_only())
-    outcome = _read_csv(db, ws.org_id, request.files.get("file"))
+    outcome = _read_csv(db, actor, request.files.get("file"))
     if outcome.file_error:
         _add_error(form, "file", outcome.file_error)
     elif outcome.problems:
@@ -1485,44 +1307,15 @@ def _hris_page(
 ) -> Any:
     flt = _hris_filter(db, ws.org_id, values)
     available = _hris_connections(db, ws.org_id)
-    people: list[Person] = []
-    total = 0
-    employee_ids: dict[int, str] = {}
-    enrolled: set[int] = set()
-    invited: set[int] = set()
+    actor = ws.actor()
+    found = coordination.HrisPage()
+    departments: list[str] = []
+    divisions: list[str] = []
     if available:
-        stmt = _hris_people(db, ws.org_id, program, flt)
-        total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        people = list(
-            db.scalars(
-                stmt.order_by(Person.family_name, Person.given_name, Person.id).limit(HRIS_PAGE)
-            )
+        found = coordination.search_hris_people(
+            db, actor, program=program, query=_hris_query(flt), limit=HRIS_PAGE
         )
-        ids = [p.id for p in people]
-        if ids:
-            for person_id, external_id in db.execute(
-                select(PersonIdentity.person_id, PersonIdentity.external_id).where(
-                    PersonIdentity.person_id.in_(ids), PersonIdentity.source.in_(flt.sources)
-                )
-            ):
-                employee_ids.setdefault(person_id, external_id)
-            enrolled = set(
-                db.scalars(
-                    select(Enrollment.person_id).where(
-                        Enrollment.program_id == program.id,
-                        Enrollment.status == EnrollmentStatus.ACTIVE,
-                        Enrollment.person_id.in_(ids),
-                    )
-                )
-            )
-            invited = set(
-                db.scalars(
-                    select(ProgramInvitation.person_id).where(
-                        ProgramInvitation.program_id == program.id,
-                        ProgramInvitation.person_id.in_(ids),
-                    )
-                )
-            )
+        departments, divisions = coordination.hris_facets(db, actor, sources=flt.sources)
     return _render(
         "pages/coordinator/hris.html",
         ws,
@@ -1530,15 +1323,15 @@ def _hris_page(
         program=program,
         connections=[(c.id, _connection_label(c)) for c in available],
         flt=flt,
-        departments=_distinct(db, ws.org_id, flt.sources, Person.department) if available else [],
-        divisions=_distinct(db, ws.org_id, flt.sources, Person.division) if available else [],
-        people=people,
-        total=total,
+        departments=departments,
+        divisions=divisions,
+        people=found.people,
+        total=found.total,
         page_size=HRIS_PAGE,
         max_invite=MAX_INVITE,
-        employee_ids=employee_ids,
-        enrolled=enrolled,
-        invited=invited,
+        employee_ids=found.employee_ids,
+        enrolled=found.enrolled,
+        invited=found.invited,
         form=form,
     )
 
@@ -1573,9 +1366,9 @@ def invite_hris(program_id: int) -> Any:
     ids: list[int] = []
     if form.ok:
         flt = _hris_filter(db, ws.org_id, form.data)
-        allowed = _hris_people(db, ws.org_id, program, flt)
         if form.data["scope"] == "all":
-            total = db.scalar(select(func.count()).select_from(allowed.subquery())) or 0
+            query = _hris_query(flt)
+            total = coordination.count_hris_people(db, actor, program=program, query=query)
             if total > MAX_INVITE:
                 _add_error(
                     form,
@@ -1588,26 +1381,16 @@ def invite_hris(program_id: int) -> Any:
                     ),
                 )
             else:
-                ids = list(db.scalars(allowed.with_only_columns(Person.id).order_by(Person.id)))
+                ids = coordination.hris_person_ids(db, actor, program=program, query=query)
         else:
             picked = list(dict.fromkeys(form.data["person_ids"]))
             if not picked:
                 _add_error(form, "person_ids", _("Select at least one person."))
             else:
                 # Only people the page could have listed (synced, active, this organization).
-                synced = _hris_people(
-                    db, ws.org_id, program, _HrisFilter(None, flt.sources, "", "", "", False)
+                ids = coordination.pickable_person_ids(
+                    db, actor, program=program, sources=flt.sources, person_ids=picked
                 )
-                found: set[int] = set()
-                for start in range(0, len(picked), _IN_CHUNK):
-                    found.update(
-                        db.scalars(
-                            synced.with_only_columns(Person.id).where(
-                                Person.id.in_(picked[start : start + _IN_CHUNK])
-                            )
-                        )
-                    )
-                ids = [i for i in picked if i in found]
                 if not ids:
                     _add_error(form, "person_ids", _("Choose people from the list."))
     if not form.ok:
@@ -1627,17 +1410,8 @@ def invite_hris(program_id: int) -> Any:
 # --------------------------------------------------------------------------- matching
 
 
-def _person_names(db: Session, org_id: int, ids: Iterable[int]) -> dict[int, str]:
-    wanted = sorted(set(ids))
-    out: dict[int, str] = {}
-    for start in range(0, len(wanted), _IN_CHUNK):
-        for pid, given, family in db.execute(
-            select(Person.id, Person.given_name, Person.family_name).where(
-                Person.org_id == org_id, Person.id.in_(wanted[start : start + _IN_CHUNK])
-            )
-        ):
-            out[pid] = f"{given} {family}"
-    return out
+def _person_names(db: Session, ws: WebSession, ids: Iterable[int]) -> dict[int, str]:
+    return coordination.person_names(db, ws.actor(), person_ids=ids)
 
 
 def _matching_page(
@@ -1652,17 +1426,11 @@ def _matching_page(
     lang = current_language()
     runs = list(matching.list_runs(db, program=program))
     latest = runs[0] if runs else None
-    rows = list(
-        db.scalars(
-            select(Tandem)
-            .where(Tandem.program_id == program.id, Tandem.status != TandemStatus.REJECTED)
-            .order_by(Tandem.id)
-        ).unique()
-    )
+    rows = coordination.program_tandems(db, ws.actor(), program=program)
     unmatched = list((latest.result or {}).get("unmatched", [])) if latest is not None else []
     names = _person_names(
         db,
-        ws.org_id,
+        ws,
         [m.person_id for t in rows for m in t.members] + [u["person_id"] for u in unmatched],
     )
 
@@ -1922,9 +1690,8 @@ def _follow_up_page(
     tandem_ids = {a.tandem_id for a in rows if a.tandem_id is not None}
     members: dict[int, list[str]] = {}
     if tandem_ids:
-        tandems_rows = db.scalars(select(Tandem).where(Tandem.id.in_(sorted(tandem_ids)))).unique()
-        found = list(tandems_rows)
-        names = _person_names(db, ws.org_id, [m.person_id for t in found for m in t.members])
+        found = coordination.tandems_by_id(db, actor, program=program, tandem_ids=tandem_ids)
+        names = _person_names(db, ws, [m.person_id for t in found for m in t.members])
         members = {t.id: [names.get(m.person_id, "?") for m in t.members] for t in found}
     months = _labelled(report.sessions_by_month(db, actor, program_id=program.id, now=_now()))
     totals = {
@@ -2421,9 +2188,7 @@ def _writeback_page(
     if wanted not in {s.value for s in OutboxStatus}:
         wanted = ""
     shown = [m for m in messages if not wanted or m.status.value == wanted]
-    names = _person_names(
-        db, ws.org_id, [p for m in shown if (p := _payload_person(m)) is not None]
-    )
+    names = _person_names(db, ws, [p for m in shown if (p := _payload_person(m)) is not None])
     return _render(
         "pages/coordinator/writeback.html",
         ws,
