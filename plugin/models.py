@@ -21,6 +21,7 @@ from sqlalchemy import (
     Date,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -242,8 +243,8 @@ class ToolKeyStatus(enum.StrEnum):
     RETIRED = "retired"
 
 
-def _org_fk() -> Mapped[int]:
-    return mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+def _org_fk(*, index: bool = True) -> Mapped[int]:
+    return mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=index)
 
 
 # --------------------------------------------------------------------------- tenancy
@@ -278,7 +279,8 @@ class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_id: Mapped[int] = _org_fk()
+    # Indexed through uq_people_org_id_id (org_id first), which identities refer to.
+    org_id: Mapped[int] = _org_fk(index=False)
     given_name: Mapped[str] = mapped_column(String(120))
     family_name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254), default=None)
@@ -308,6 +310,9 @@ class Person(Base):
 
     __table_args__ = (
         Index("ix_people_org_id_email", "org_id", "email"),
+        # The target of identities' (org_id, person_id): an identity is always of a person
+        # of its own organization, checked by one foreign key instead of two.
+        UniqueConstraint("org_id", "id"),
         CheckConstraint("manager_id IS NULL OR manager_id <> id", name="not_own_manager"),
     )
 
@@ -323,8 +328,10 @@ class PersonIdentity(Base):
     __tablename__ = "person_identities"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    org_id: Mapped[int] = _org_fk()
-    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    # (org_id, person_id) refers to the person *in this organization* (one foreign key:
+    # a sync writes 100,000 identities; the organization's deletion cascades via people).
+    org_id: Mapped[int] = mapped_column(Integer)
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
     source: Mapped[str] = mapped_column(String(120))
     external_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -332,6 +339,9 @@ class PersonIdentity(Base):
     person: Mapped[Person] = relationship(back_populates="identities")
 
     __table_args__ = (
+        ForeignKeyConstraint(
+            ["org_id", "person_id"], ["people.org_id", "people.id"], ondelete="CASCADE"
+        ),
         UniqueConstraint("org_id", "source", "external_id"),
         UniqueConstraint("org_id", "person_id", "source"),
     )
