@@ -18,8 +18,8 @@ Tree::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
 
 __all__ = [
     "N_",
@@ -37,7 +37,9 @@ __all__ = [
     "SecretError",
     "TrackingError",
     "ValidationError",
+    "Words",
     "word",
+    "words",
 ]
 
 
@@ -61,7 +63,9 @@ class Msg(str):
     __slots__ = ()
 
 
-#: The statuses and roles that messages name, marked so that pages show them translated.
+#: The statuses, roles and kinds that messages name, marked so that pages show them translated.
+#: The English is the value itself (what the CLI and the JSON show); a value two enums share
+#: (``open``, ``pending``, ``approved``) is one entry.
 _WORDS: dict[str, Msg] = {
     w: w
     for w in (
@@ -71,33 +75,135 @@ _WORDS: dict[str, Msg] = {
         Msg(N_("matching")),
         Msg(N_("running")),
         Msg(N_("closed")),
+        # program formats
+        Msg(N_("one_to_one")),
+        Msg(N_("group")),
+        Msg(N_("bidirectional")),
+        Msg(N_("project")),
         # enrollments
         Msg(N_("mentor")),
         Msg(N_("mentee")),
         Msg(N_("active")),
         Msg(N_("withdrawn")),
+        # match runs
+        Msg(N_("succeeded")),
+        Msg(N_("failed")),
+        Msg(N_("approved")),
+        Msg(N_("discarded")),
         # tandems
         Msg(N_("proposed")),
         Msg(N_("accepted")),
         Msg(N_("completed")),
         Msg(N_("dissolved")),
         Msg(N_("rejected")),
+        # meeting modes of a tandem
+        Msg(N_("in_person")),
+        Msg(N_("video")),
+        Msg(N_("phone")),
+        Msg(N_("hybrid")),
         # sessions
         Msg(N_("planned")),
         Msg(N_("held")),
         Msg(N_("cancelled")),
+        # goals (and alerts: open)
+        Msg(N_("open")),
+        Msg(N_("in_progress")),
+        Msg(N_("met")),
+        Msg(N_("dropped")),
+        # alerts
+        Msg(N_("acknowledged")),
+        Msg(N_("resolved")),
+        Msg(N_("stalled")),
+        Msg(N_("senior_cancellations")),
+        Msg(N_("low_safety")),
+        # write-back messages and the outbox (and LTI deployments: pending)
+        Msg(N_("completion")),
+        Msg(N_("hours")),
+        Msg(N_("skill_gain")),
+        Msg(N_("progress")),
+        Msg(N_("pending")),
+        Msg(N_("delivering")),
+        Msg(N_("delivered")),
+        Msg(N_("dead")),
+        # LTI deployments
+        Msg(N_("revoked")),
     )
 }
 
+#: The conjunctions before the last of several words (``mentor and mentee``).
+_CONJUNCTIONS: dict[str, Msg] = {"and": Msg(N_("and")), "or": Msg(N_("or"))}
+
 
 def word(value: object) -> str:
-    """A status or role (an enum member or its value) as a message value.
+    """A status, role or kind (an enum member or its value) as a message value.
 
-    Known words become :class:`Msg` (same English, translated on pages); anything else is
-    its plain text.
+    Known words become :class:`Msg` (same English, translated on pages), a ``Msg`` stays
+    itself; anything else is its plain text.
     """
+    if isinstance(value, Msg):
+        return value
     text = str(getattr(value, "value", value))
     return _WORDS.get(text, text)
+
+
+def _joined(items: Iterable[str], last: str | None) -> str:
+    """``a, b, c``; with ``last`` (a conjunction) ``a, b and c``."""
+    texts = list(items)
+    if last is None or len(texts) < 2:
+        return ", ".join(texts)
+    return f"{', '.join(texts[:-1])} {last} {texts[-1]}"
+
+
+class Words(str):
+    """Several statuses, roles or kinds as one message value, each shown translated.
+
+    It *is* its English text (``draft, enrolling`` or ``mentor and mentee``: ``str(w)``,
+    JSON, comparisons), so the English message reads as before; :func:`_render` translates
+    the known words (see :func:`word`) one by one and the conjunction, and joins them with
+    ``", "``. Build it with :func:`words`.
+    """
+
+    items: tuple[str, ...]
+    last: Msg | None
+
+    def __new__(
+        cls, values: Iterable[object], /, *, last: Literal["and", "or"] | None = None
+    ) -> Words:
+        """Create the value.
+
+        Args:
+            values: Enum members or their values (or other text, shown as it is), in the
+                order shown.
+            last: The conjunction before the last word (``and``, ``or``); else commas only.
+        """
+        items = tuple(word(v) for v in values)
+        conjunction = None if last is None else _CONJUNCTIONS[last]
+        self = super().__new__(cls, _joined(items, conjunction))
+        self.items = items
+        self.last = conjunction
+        return self
+
+    def render(self, translate: Callable[[str], str]) -> str:
+        """The words in another language: ``translate`` maps each known English word."""
+        return _joined(
+            (translate(str(w)) if isinstance(w, Msg) else w for w in self.items),
+            None if self.last is None else translate(str(self.last)),
+        )
+
+
+def words(values: Iterable[object], *, last: Literal["and", "or"] | None = None) -> Words:
+    """Several statuses or roles as one message value, shown translated word by word.
+
+    ``words(ProgramStatus)`` reads ``draft, enrolling, matching, running, closed`` in English
+    and ``In Vorbereitung, Anmeldung geöffnet, …`` on a German page;
+    ``words(roles, last="and")`` reads ``mentor and mentee``. Values that are not known
+    words (see :func:`word`) are shown as they are.
+
+    Args:
+        values: Enum members or their values, in the order shown.
+        last: The conjunction before the last word (``and``, ``or``); else commas only.
+    """
+    return Words(values, last=last)
 
 
 def _render(
@@ -109,7 +215,7 @@ def _render(
         return translated
     filled: dict[str, Any] = {}
     for k, v in params.items():
-        if isinstance(v, PluginError | Refusal):  # e.g. "the platform's answer: %(problem)s"
+        if isinstance(v, PluginError | Refusal | Words):  # e.g. "the answer: %(problem)s"
             filled[k] = v.render(translate)
         elif isinstance(v, Msg):
             filled[k] = translate(str(v))
@@ -233,19 +339,41 @@ class SecretError(PluginError):
 
 
 class ConnectorError(PluginError):
-    """An external system failed; carries the connector name and HTTP status."""
+    """An external system failed; carries the connector name and HTTP status.
+
+    Like :class:`PluginError`, a message with ``%(name)s`` placeholders takes its values as
+    keyword arguments, so that pages can show it translated (a literal ``%`` must then be
+    written ``%%``); a message without values is kept exactly as given (a redacted URL may
+    contain ``%``)::
+
+        raise ConnectorDataError(
+            N_("%(call)s: the answer is not JSON"), connector="moodle", status=200, call=what
+        )
+    """
 
     status_code = 502
 
-    def __init__(self, message: str, *, connector: str, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str,
+        status: int | None = None,
+        field: str | None = None,
+        **params: Any,
+    ) -> None:
         """Create the error.
 
         Args:
-            message: What failed; URLs must already be redacted.
+            message: What failed; URLs must already be redacted. With ``%(name)s``
+                placeholders when ``params`` are given.
             connector: The connector name, e.g. ``successfactors``.
             status: The HTTP status, when there was a response.
+            field: The input field at fault, when there is one.
+            **params: The values of the message's placeholders (not ``connector``,
+                ``status`` or ``field``).
         """
-        super().__init__(message)
+        super().__init__(message, field=field, **params)
         self.connector = connector
         self.status = status
 
@@ -266,16 +394,22 @@ class ConnectorUnavailable(ConnectorError):
         connector: str,
         status: int | None = None,
         retry_after: float | None = None,
+        field: str | None = None,
+        **params: Any,
     ) -> None:
         """Create the error.
 
         Args:
-            message: What failed; URLs must already be redacted.
+            message: What failed; URLs must already be redacted. With ``%(name)s``
+                placeholders when ``params`` are given.
             connector: The connector name.
             status: The HTTP status, when there was a response.
             retry_after: Seconds the system asked us to wait (``Retry-After``), if it did.
+            field: The input field at fault, when there is one.
+            **params: The values of the message's placeholders (not ``connector``,
+                ``status``, ``retry_after`` or ``field``).
         """
-        super().__init__(message, connector=connector, status=status)
+        super().__init__(message, connector=connector, status=status, field=field, **params)
         self.retry_after = retry_after
 
 

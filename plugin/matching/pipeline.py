@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from plugin.errors import N_
+from plugin.errors import N_, word
 from plugin.matching.errors import MatchInputError
 from plugin.matching.explain import explain_factors, explain_unmatched, explain_violation
 from plugin.matching.records import (
@@ -211,7 +211,7 @@ def check_locks(
                         index=i,
                         side=side,
                         id=repr(pid),
-                        role=person.role,
+                        role=word(person.role),
                     )
                 used.add(pid)
         violations: list[LockViolation] = []

@@ -33,7 +33,16 @@ from sqlalchemy.orm import Session
 from plugin import validation
 from plugin.access import Actor, ActorRole, coordinated_program_ids, require_coordinator
 from plugin.db import utcnow
-from plugin.errors import N_, ConflictError, NotFound, PermissionDenied, ValidationError
+from plugin.errors import (
+    N_,
+    ConflictError,
+    Msg,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    word,
+    words,
+)
 from plugin.models import (
     Alert,
     AlertKind,
@@ -351,12 +360,11 @@ def _parse_status(status: str | None) -> AlertStatus | None:
     try:
         return AlertStatus(status)
     except ValueError:
-        choices = ", ".join([*(s.value for s in AlertStatus), "all"])
         raise ValidationError(
             N_("unknown alert status %(status)s; choose one of %(choices)s"),
             field="status",
             status=repr(status),
-            choices=choices,
+            choices=words([*AlertStatus, Msg(N_("all"))]),
         ) from None
 
 
@@ -497,7 +505,7 @@ def handle_alert(
     text = validation.text(note, field="note", limit=MAX_NOTE)
     old = alert.status
     if new not in _NEXT[old]:
-        allowed = ", ".join(sorted(s.value for s in _NEXT[old]))
+        allowed = words(sorted(_NEXT[old]))
         raise ConflictError(
             N_("alert %(alert)s is %(old)s; it cannot become %(new)s (allowed: %(allowed)s)")
             if allowed
@@ -507,8 +515,8 @@ def handle_alert(
             ),
             field="status",
             alert=alert.id,
-            old=old.value,
-            new=new.value,
+            old=word(old),
+            new=word(new),
             allowed=allowed,
         )
     alert.status = new

@@ -44,6 +44,7 @@ from plugin.errors import (
     TrackingError,
     ValidationError,
     word,
+    words,
 )
 from plugin.models import (
     Assessment,
@@ -210,7 +211,7 @@ def own_enrollment(
                 field="role",
                 person=person_id,
                 program=program.id,
-                roles=" and ".join(e.role.value for e in rows),
+                roles=words((e.role for e in rows), last="and"),
             )
     enrollment = rows[0]
     if active_only and enrollment.status is not EnrollmentStatus.ACTIVE:

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from plugin.access import Actor, require_coordinator
 from plugin.db import utcnow
-from plugin.errors import N_, NotFound, TrackingError
+from plugin.errors import N_, NotFound, TrackingError, word
 from plugin.models import (
     Assessment,
     AssessmentAnswer,
@@ -655,7 +655,7 @@ def evaluate_program(
             ),
             field="program",
             program=program.id,
-            status=program.status.value,
+            status=word(program.status),
         )
     now = now or utcnow()
     rows = session.scalars(

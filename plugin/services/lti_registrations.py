@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from plugin.crypto import SecretBox
 from plugin.db import utcnow
-from plugin.errors import N_, ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError, words
 from plugin.models import (
     LtiDeployment,
     LtiDeploymentStatus,
@@ -206,12 +206,11 @@ def _status(value: LtiDeploymentStatus | str) -> LtiDeploymentStatus:
     try:
         return LtiDeploymentStatus(value)
     except ValueError:
-        allowed = ", ".join(s.value for s in LtiDeploymentStatus)
         raise ValidationError(
             N_("unknown deployment status %(status)s; use one of %(allowed)s"),
             field="status",
             status=repr(value),
-            allowed=allowed,
+            allowed=words(LtiDeploymentStatus),
         ) from None
 
 

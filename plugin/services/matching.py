@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from plugin import orgchart
 from plugin.db import utcnow
-from plugin.errors import N_, ConflictError, MatchError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, MatchError, NotFound, ValidationError, word
 from plugin.matching.explain import explain_factors, explain_violation
 from plugin.matching.pipeline import breakdown, match
 from plugin.matching.records import (
@@ -397,7 +397,7 @@ def run_matching(
             ),
             field="program",
             program=repr(program.name),
-            status=program.status.value,
+            status=word(program.status),
         )
     settings = settings_for(program, objective=objective)
     pool = build_candidates(session, program)
@@ -650,7 +650,7 @@ def _swap_refused(rule: Rule, mentor: str, mentee: str) -> ConflictError:
 def _require_proposed(tandem: Tandem, verb: str) -> None:
     if tandem.status is not TandemStatus.PROPOSED:
         raise ConflictError(
-            _NOT_PROPOSED[verb], field="tandem", tandem=tandem.id, status=tandem.status.value
+            _NOT_PROPOSED[verb], field="tandem", tandem=tandem.id, status=word(tandem.status)
         )
 
 
@@ -713,7 +713,7 @@ def set_lock(session: Session, tandem: Tandem, *, locked: bool, actor: str) -> T
             N_("tandem %(tandem)s is %(status)s; it cannot be locked"),
             field="tandem",
             tandem=tandem.id,
-            status=tandem.status.value,
+            status=word(tandem.status),
         )
     if tandem.locked is locked:
         return tandem
@@ -743,7 +743,7 @@ def approve_run(
             N_("match run %(run)s is %(status)s; only the latest successful run can be approved"),
             field="run",
             run=run.id,
-            status=run.status.value,
+            status=word(run.status),
         )
     now = now or utcnow()
     approved = 0

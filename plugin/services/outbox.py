@@ -60,6 +60,7 @@ from plugin.errors import (
     NotFound,
     PermissionDenied,
     ValidationError,
+    words,
 )
 from plugin.models import OutboxMessage, OutboxStatus, Program
 from plugin.ports import OutboundMessage, SinkConfigError
@@ -467,12 +468,11 @@ def _status(value: str | OutboxStatus) -> OutboxStatus:
     try:
         return OutboxStatus(value)
     except ValueError:
-        choices = ", ".join(s.value for s in OutboxStatus)
         raise ValidationError(
             N_("unknown outbox status %(status)s; choose from %(choices)s"),
             field="status",
             status=repr(value),
-            choices=choices,
+            choices=words(OutboxStatus),
         ) from None
 
 

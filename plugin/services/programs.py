@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from plugin.errors import N_, ConflictError, NotFound, ValidationError, word
+from plugin.errors import N_, ConflictError, NotFound, ValidationError, word, words
 from plugin.models import (
     Enrollment,
     Organization,
@@ -127,12 +127,11 @@ def _parse_format(value: ProgramFormat | str) -> ProgramFormat:
     try:
         return ProgramFormat(value)
     except ValueError:
-        choices = ", ".join(f.value for f in ProgramFormat)
         raise ValidationError(
             N_("unknown program format %(format)s; choose one of %(choices)s"),
             field="format",
             format=repr(value),
-            choices=choices,
+            choices=words(ProgramFormat),
         ) from None
 
 
@@ -140,12 +139,11 @@ def _parse_status(value: ProgramStatus | str) -> ProgramStatus:
     try:
         return ProgramStatus(value)
     except ValueError:
-        choices = ", ".join(s.value for s in ProgramStatus)
         raise ValidationError(
             N_("unknown program status %(status)s; choose one of %(choices)s"),
             field="status",
             status=repr(value),
-            choices=choices,
+            choices=words(ProgramStatus),
         ) from None
 
 
@@ -575,7 +573,7 @@ def set_program_status(
     if new is old:
         return program
     if new not in TRANSITIONS[old]:
-        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[old]))
+        allowed = words(sorted(TRANSITIONS[old]))
         raise ConflictError(
             N_("a program cannot go from %(old)s to %(new)s; allowed: %(allowed)s")
             if allowed

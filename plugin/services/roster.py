@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.access import Actor, ActorRole, require_coordinator, require_org
-from plugin.errors import N_, ConflictError, NotFound, PluginError
+from plugin.errors import N_, ConflictError, NotFound, PluginError, Refusal
 from plugin.models import (
     Enrollment,
     EnrollmentStatus,
@@ -46,7 +46,11 @@ _IN_CHUNK = 500
 
 @dataclass
 class RosterImport:
-    """What an import did (counts, and each skipped member's reason)."""
+    """What an import did (counts, and each skipped member's reason).
+
+    Each problem is a :class:`~plugin.errors.Refusal`: English text (the JSON, the CLI) that
+    pages show in their language.
+    """
 
     seen: int = 0
     people_created: int = 0
@@ -247,7 +251,9 @@ def import_roster(
     for member in members:
         result.seen += 1
         if not isinstance(member, Mapping):
-            result.problems.append(f"member {result.seen}: not an object")
+            result.problems.append(
+                Refusal(N_("member %(member)s: not an object"), member=result.seen)
+            )
             continue
         status = member.get("status", _ACTIVE)
         if isinstance(status, str) and not status.endswith("Active"):
@@ -261,7 +267,11 @@ def import_roster(
                     session, org=org, registration_id=registration_id, claims=_claims(member)
                 )
         except PluginError as exc:
-            result.problems.append(f"member {result.seen}: {exc.message}")
+            # The error's template and values, not the error: no traceback kept alive.
+            problem = Refusal(exc.template, **exc.params)
+            result.problems.append(
+                Refusal(N_("member %(member)s: %(problem)s"), member=result.seen, problem=problem)
+            )
             continue
         result.people_created += int(created)
         if role_for(role_list) is ActorRole.COORDINATOR:

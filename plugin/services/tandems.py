@@ -50,9 +50,11 @@ from plugin.errors import (
     Msg,
     NotFound,
     PermissionDenied,
+    Refusal,
     TrackingError,
     ValidationError,
     word,
+    words,
 )
 from plugin.models import (
     Action,
@@ -267,9 +269,24 @@ def _text(
     )
 
 
+#: How messages name the members' text and date fields (the English is the field's name).
+_LABELS: dict[str, Msg] = {
+    name: name
+    for name in (
+        Msg(N_("expectations")),
+        Msg(N_("title")),
+        Msg(N_("description")),
+        Msg(N_("due_on")),
+        Msg(N_("taken_on")),
+    )
+}
+
+
 def _day(value: Any, field: str) -> date:
     if isinstance(value, datetime) or not isinstance(value, date):
-        raise ValidationError(N_("%(name)s must be a date (YYYY-MM-DD)"), field=field, name=field)
+        raise ValidationError(
+            N_("%(name)s must be a date (YYYY-MM-DD)"), field=field, name=_LABELS.get(field, field)
+        )
     return value
 
 
@@ -742,7 +759,7 @@ def _goal_titles(goals: Sequence[str]) -> list[str]:
             goal,
             "goals",
             MAX_GOAL_TITLE,
-            what=f"goal {i}",
+            what=Refusal(N_("goal %(index)s"), index=i),
             message=N_("goal %(index)s is required"),
             params={"index": i},
         )
@@ -815,13 +832,13 @@ def record_kickoff(
     )
     _require_open_program(program)
     _require_enrolled(session, member)
-    text = _text(expectations, "expectations", MAX_EXPECTATIONS)
+    text = _text(expectations, "expectations", MAX_EXPECTATIONS, what=_LABELS["expectations"])
     if meeting_mode not in MEETING_MODES:
         raise ValidationError(
             N_("unknown meeting mode %(mode)s; choose one of %(modes)s"),
             field="meeting_mode",
             mode=repr(meeting_mode),
-            modes=", ".join(MEETING_MODES),
+            modes=words(MEETING_MODES),
         )
     titles = _goal_titles(goals)
     existing = _existing_titles(session, tandem)
@@ -1252,8 +1269,13 @@ def add_goal(
     )
     _require_open_program(program)
     _require_enrolled(session, member)
-    text = _text(title, "title", MAX_GOAL_TITLE)
-    detail = validation.text(description, field="description", limit=MAX_GOAL_DESCRIPTION)
+    text = _text(title, "title", MAX_GOAL_TITLE, what=_LABELS["title"])
+    detail = validation.text(
+        description,
+        field="description",
+        limit=MAX_GOAL_DESCRIPTION,
+        what=_LABELS["description"],
+    )
     now = now or utcnow()
     if due_on is not None:
         due_on = _day(due_on, "due_on")
@@ -1321,7 +1343,7 @@ def set_goal_status(
             N_("unknown goal status %(status)s; choose one of %(statuses)s"),
             field="status",
             status=repr(status),
-            statuses=", ".join(s.value for s in GoalStatus),
+            statuses=words(GoalStatus),
         ) from None
     _require_working(
         access.tandem,
@@ -1423,7 +1445,7 @@ def log_action(
     )
     _require_open_program(program)
     _require_enrolled(session, member)
-    text = _text(description, "description", MAX_ACTION)
+    text = _text(description, "description", MAX_ACTION, what=_LABELS["description"])
     now = now or utcnow()
     day = _day(taken_on, "taken_on")
     if day > now.date():

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
-from plugin.errors import N_, ConflictError, NotFound, ValidationError
+from plugin.errors import N_, ConflictError, NotFound, ValidationError, words
 from plugin.models import OutboxMessage, WritebackTarget
 from plugin.services import audit
 
@@ -65,7 +65,7 @@ def _kinds(kinds: Sequence[str] | None) -> list[str]:
                 N_("unknown message kind %(kind)s; choose from %(choices)s"),
                 field="kinds",
                 kind=repr(kind),
-                choices=", ".join(ACCEPTED_KINDS),
+                choices=words(ACCEPTED_KINDS),
             )
         if kind not in out:
             out.append(kind)
