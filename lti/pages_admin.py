@@ -209,21 +209,6 @@ def _connection(ws: WebSession, name: str) -> Connection:
     return connections.get_connection(get_session(), org_id=ws.org_id, name=name)
 
 
-def _running_run(db: Session, connection_id: int) -> SyncRun | None:
-    """The connection's live run (one the core would not yet take for abandoned)."""
-    since = datetime.now(UTC) - sync.STALE_AFTER
-    return db.scalars(
-        select(SyncRun)
-        .where(
-            SyncRun.connection_id == connection_id,
-            SyncRun.status == SyncStatus.RUNNING,
-            SyncRun.started_at > since,
-        )
-        .order_by(SyncRun.id.desc())
-        .limit(1)
-    ).first()
-
-
 def _seconds(run: SyncRun) -> float | None:
     if run.finished_at is None:
         return None
@@ -606,7 +591,7 @@ def _connection_row(db: Session, ws: WebSession, connection: Connection) -> dict
         "connection": connection,
         "public": public,
         "last": last,
-        "running": _running_run(db, connection.id),
+        "running": sync.running_run(db, org_id=ws.org_id, connection_id=connection.id),
     }
 
 
@@ -738,7 +723,7 @@ def _connection_page(
     targets = [
         t for t in writeback.list_targets(db, org_id=ws.org_id) if t.connection_id == connection.id
     ]
-    running = _running_run(db, connection.id)
+    running = sync.running_run(db, org_id=ws.org_id, connection_id=connection.id)
     latest = LtiCache(db).get(_LATEST + str(connection.id))
     return (
         _render(
@@ -828,7 +813,11 @@ class _ProgressWriter:
         try:
             with self.factory() as session:
                 if self.state.get("run_id") is None and self.state["state"] == "running":
-                    running = _running_run(session, int(self.state["connection_id"]))
+                    running = sync.running_run(
+                        session,
+                        org_id=int(self.state["org_id"]),
+                        connection_id=int(self.state["connection_id"]),
+                    )
                     if running is not None:
                         self.state["run_id"] = running.id
                         self.state["actual_full"] = running.full
@@ -935,7 +924,7 @@ def start_sync(name: str) -> tuple[str, int] | BaseResponse:
         return _connection_page(ws, connection, sync_form=form, status=400)
     db = get_session()
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    running = _running_run(db, connection.id)
+    running = sync.running_run(db, org_id=ws.org_id, connection_id=connection.id)
     if running is not None:
         form.errors["_form"] = [
             _(

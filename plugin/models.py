@@ -1107,6 +1107,8 @@ class SyncRun(Base):
         str_enum(SyncStatus, "sync_status"), default=SyncStatus.RUNNING
     )
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Written every HEARTBEAT_EVERY while the run's process lives (stale: abandoned).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     seen: Mapped[int] = mapped_column(Integer, default=0)
     created: Mapped[int] = mapped_column(Integer, default=0)

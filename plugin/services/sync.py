@@ -63,9 +63,12 @@ what it reads into the organization:
   run is marked failed with only the exception's type (its text could quote personal
   data) and the exception is *re-raised*.
 * **One run at a time per connection**: a second run is refused
-  (:class:`~plugin.errors.ConflictError`) while one is running; a run left ``running``
-  for more than :data:`STALE_AFTER` is taken for dead and marked failed ("abandoned").
-  A partial unique index makes this hold across hosts.
+  (:class:`~plugin.errors.ConflictError`) while one is running. A running run writes a
+  heartbeat every :data:`HEARTBEAT_EVERY` (a thread with its own connection, so a slow
+  source page does not stop it); a run whose heartbeat is older than
+  :data:`STALE_AFTER` is taken for dead and marked failed ("abandoned"), and if its
+  process was merely frozen and comes back, it cannot finish as succeeded. A partial
+  unique index makes this hold across hosts.
 
 Skills (when the source implements :class:`~plugin.ports.SkillSource`): the catalogue is
 upserted by :class:`~plugin.models.SkillIdentity` → :class:`~plugin.models.Skill` (code
@@ -160,12 +163,17 @@ __all__ = [
     "list_quarantined",
     "list_runs",
     "run_sync",
+    "running_run",
 ]
 
 log = logging.getLogger(__name__)
 
-#: A run ``running`` for longer than this is taken for dead (its process crashed).
-STALE_AFTER: Final = timedelta(hours=6)
+#: A running sync writes a heartbeat this often (from a thread of its own, on a
+#: connection of its own), whatever the source's pace.
+HEARTBEAT_EVERY: Final = timedelta(seconds=30)
+#: A run ``running`` whose heartbeat (or start) is older than this is taken for dead:
+#: its process stopped (a crash, a restarted web worker that ran it).
+STALE_AFTER: Final = timedelta(minutes=10)
 #: The delta overlap when the connection's settings name no ``delta_overlap_minutes``.
 DEFAULT_OVERLAP_MINUTES: Final = 60
 #: Pages the reader thread may fetch ahead of the page being stored.
@@ -1081,6 +1089,68 @@ class _Failed(Exception):
     """The run must fail with a safe message (e.g. the mass-deactivation safety net)."""
 
 
+def _last_sign_of_life(run: SyncRun) -> datetime:
+    return max(run.started_at, run.heartbeat_at or run.started_at)
+
+
+class _Heartbeat:
+    """Writes ``heartbeat_at`` of a running run every :data:`HEARTBEAT_EVERY`.
+
+    A thread with a session (connection) of its own: the run's own transaction may be
+    busy for minutes on one slow page. A failed beat is logged and retried next time
+    (SQLite may be locked by the run's page for a moment); the run never stops for it.
+    """
+
+    def __init__(self, session_factory: Callable[[], Session], run_id: int) -> None:
+        self._factory = session_factory
+        self._run_id = run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"tandem-sync-heartbeat-{run_id}", daemon=True
+        )
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_EVERY.total_seconds()):
+            try:
+                with self._factory() as session:
+                    session.execute(
+                        update(_RUNS)
+                        .where(
+                            _RUNS.c.id == self._run_id,
+                            _RUNS.c.status == SyncStatus.RUNNING.value,
+                        )
+                        .values(heartbeat_at=utcnow())
+                    )
+                    session.commit()
+            except SQLAlchemyError as exc:
+                log.info(
+                    "sync run %s: heartbeat not written (%s)", self._run_id, type(exc).__name__
+                )
+
+
+def running_run(session: Session, *, org_id: int, connection_id: int) -> SyncRun | None:
+    """The connection's live run: ``running`` with a recent heartbeat (else ``None``)."""
+    since = utcnow() - STALE_AFTER
+    runs = session.scalars(
+        select(SyncRun)
+        .where(
+            SyncRun.org_id == org_id,
+            SyncRun.connection_id == connection_id,
+            SyncRun.status == SyncStatus.RUNNING,
+        )
+        .order_by(SyncRun.id.desc())
+    ).all()
+    return next((run for run in runs if _last_sign_of_life(run) > since), None)
+
+
 class _Run:
     """One sync run's state; see the module docstring for the semantics."""
 
@@ -1088,6 +1158,7 @@ class _Run:
         self,
         session: Session,
         *,
+        session_factory: Callable[[], Session],
         org_id: int,
         connection_id: int,
         source: PeopleSource,
@@ -1098,6 +1169,7 @@ class _Run:
         overlap: timedelta | None,
     ) -> None:
         self.session = session
+        self.session_factory = session_factory
         self.postgresql = session.get_bind().dialect.name == "postgresql"
         self.sql = _statements(self.postgresql)
         self.bulk = _Bulk(session.connection, postgresql=self.postgresql)
@@ -1302,7 +1374,7 @@ class _Run:
             )
         ).all()
         for other in running:
-            if other.started_at > self.started_at - STALE_AFTER:
+            if _last_sign_of_life(other) > self.started_at - STALE_AFTER:
                 session.rollback()
                 raise ConflictError(
                     N_(
@@ -1317,8 +1389,8 @@ class _Run:
             other.status = SyncStatus.FAILED
             other.finished_at = self.started_at
             other.error = (
-                f"abandoned: still running after {STALE_AFTER.total_seconds() / 3600:.0f} h "
-                "(the process probably stopped)"
+                f"abandoned: no sign of life for {STALE_AFTER.total_seconds() / 60:.0f} "
+                "minutes (the process running it stopped)"
             )
             log.warning("sync run %s of connection %s abandoned", other.id, connection.id)
         session.flush()
@@ -1340,6 +1412,7 @@ class _Run:
             full=self.full,
             status=SyncStatus.RUNNING,
             started_at=self.started_at,
+            heartbeat_at=utcnow(),
             watermark_before=self.watermark_before,
             details=self.details(),
         )
@@ -1924,9 +1997,9 @@ class _Run:
             )
         self.phase = "done"
         finished = self.now()
-        self.db.execute(
+        marked = self.db.execute(
             update(_RUNS)
-            .where(_RUNS.c.id == self.run_id)
+            .where(_RUNS.c.id == self.run_id, _RUNS.c.status == SyncStatus.RUNNING.value)
             .values(
                 status=SyncStatus.SUCCEEDED.value,
                 finished_at=finished,
@@ -1935,6 +2008,14 @@ class _Run:
                 **self.counts(),
             )
         )
+        if marked.rowcount != 1:
+            # Taken for abandoned while this process was frozen: another run may be under
+            # way; this one's writes (the watermark too) are rolled back.
+            raise _Failed(
+                "this run was taken for abandoned (no heartbeat for "
+                f"{STALE_AFTER.total_seconds() / 60:.0f} minutes) and cannot finish; "
+                "sync again"
+            )
         self.audit_finished(SyncStatus.SUCCEEDED, None)
         self.session.commit()
         return after
@@ -2000,7 +2081,8 @@ class _Run:
     def run(self) -> SyncResult:
         self.start()
         try:
-            after = self.run_phases()
+            with _Heartbeat(self.session_factory, self.run_id):
+                after = self.run_phases()
         except (PluginError, _Failed) as exc:
             error = str(exc)[:_ERROR_LIMIT] if isinstance(exc, _Failed) else _redacted_error(exc)
             self.fail(error)
@@ -2143,6 +2225,7 @@ def run_sync(
     with session_factory() as session, _long_lived_objects_frozen():
         return _Run(
             session,
+            session_factory=session_factory,
             org_id=org_id,
             connection_id=connection_id,
             source=source,

@@ -917,7 +917,7 @@ def test_progress_left_behind_by_a_stopped_process_follows_the_run_row(
         started_at=now - timedelta(hours=7),
         finished_at=now,
         seen=5,
-        error="abandoned: still running after 6 h (the process probably stopped)",
+        error="abandoned: no sign of life for 10 minutes (the process running it stopped)",
     )
     db_session.add(run)
     db_session.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,7 +21,14 @@ from plugin.models import (
     SyncStatus,
 )
 from plugin.records import InvalidRecord
-from plugin.services.sync import SyncProgress, SyncResult, list_quarantined, list_runs
+from plugin.services.sync import (
+    STALE_AFTER,
+    SyncProgress,
+    SyncResult,
+    list_quarantined,
+    list_runs,
+    running_run,
+)
 from tests.plugin.sync.conftest import Conn, writes
 from tests.plugin.sync.fakes import FakePeopleSource, person
 
@@ -372,16 +380,103 @@ def test_a_second_concurrent_run_is_refused_and_a_stale_one_abandoned(
         )
         s.commit()
     with pytest.raises(ConflictError, match="already running"):
-        sync(FakePeopleSource([[person("E1")]]), now=T0 + timedelta(hours=1))
+        sync(FakePeopleSource([[person("E1")]]), now=T0 + timedelta(minutes=5))
 
-    result = sync(FakePeopleSource([[person("E1")]]), now=T0 + timedelta(hours=7))
+    result = sync(FakePeopleSource([[person("E1")]]), now=T0 + STALE_AFTER + timedelta(minutes=1))
     assert result.ok
     with db() as s:
         old = s.scalars(select(SyncRun).order_by(SyncRun.id)).first()
         assert old is not None
         assert old.status is SyncStatus.FAILED
         assert old.error is not None
-        assert old.error.startswith("abandoned")
+        assert old.error.startswith("abandoned: no sign of life for 10 minutes")
+
+
+def test_a_long_run_with_a_recent_heartbeat_is_alive(
+    sync: Callable[..., SyncResult], db: sessionmaker[Session], conn: Conn
+) -> None:
+    """Started hours ago, but its process still beats: not abandoned, still refused."""
+    from plugin.errors import ConflictError
+
+    with db() as s:
+        s.add(
+            SyncRun(
+                org_id=conn.org_id,
+                connection_id=conn.connection_id,
+                full=True,
+                status=SyncStatus.RUNNING,
+                started_at=T0 - timedelta(hours=8),
+                heartbeat_at=T0 - timedelta(minutes=1),
+            )
+        )
+        s.commit()
+    with pytest.raises(ConflictError, match="already running"):
+        sync(FakePeopleSource([[person("E1")]]), now=T0)
+    with db() as s:
+        assert running_run(s, org_id=conn.org_id, connection_id=conn.connection_id) is None
+        # (running_run reads the real clock: T0 lies in the past, so that run is stale now)
+
+
+def test_the_heartbeat_thread_beats_while_a_page_takes_long(
+    sync: Callable[..., SyncResult],
+    db: sessionmaker[Session],
+    conn: Conn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import plugin.services.sync as engine
+
+    monkeypatch.setattr(engine, "HEARTBEAT_EVERY", timedelta(milliseconds=20))
+    beats: list[datetime | None] = []
+
+    class Slow(FakePeopleSource):
+        def iter_people(self, *, since: datetime | None = None) -> Any:
+            for page in super().iter_people(since=since):
+                first = None
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:  # a slow source: wait for two beats
+                    with db() as s:
+                        run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+                        assert run is not None
+                        if first is None:
+                            first = run.heartbeat_at
+                        elif run.heartbeat_at != first:
+                            beats.append(run.heartbeat_at)
+                            break
+                    time.sleep(0.02)
+                yield page
+
+    result = sync(Slow([[person("E1")]]))
+    assert result.ok
+    assert beats, "no heartbeat was written while the page was being read"
+    with db() as s:
+        alive = s.get(SyncRun, result.run_id)
+        assert alive is not None
+        assert alive.heartbeat_at is not None
+
+
+def test_a_run_taken_for_abandoned_cannot_finish_as_succeeded(
+    sync: Callable[..., SyncResult], db: sessionmaker[Session], conn: Conn
+) -> None:
+    """Its process froze; another host marked it abandoned: it must not write success."""
+
+    class Frozen(FakePeopleSource):
+        def iter_people(self, *, since: datetime | None = None) -> Any:
+            with db() as s:  # what another host's run_sync does to a stale run
+                run = s.scalars(select(SyncRun).order_by(SyncRun.id.desc())).first()
+                assert run is not None
+                run.status = SyncStatus.FAILED
+                run.error = "abandoned: no sign of life for 10 minutes"
+                s.commit()
+            yield from super().iter_people(since=since)
+
+    result = sync(Frozen([[person("E1")]]), now=T0)
+    assert not result.ok
+    assert result.error is not None
+    assert "taken for abandoned" in result.error
+    with db() as s:
+        connection = s.get(Connection, conn.connection_id)
+        assert connection is not None
+        assert connection.watermark is None
 
 
 def test_an_erased_person_is_never_refilled(
