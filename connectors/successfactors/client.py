@@ -37,11 +37,9 @@ idempotent and never repeated by this client once it may have been processed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -291,60 +289,31 @@ class ODataClient:
         return data["d"]
 
     def iter_pages(
-        self, entity: str, *, params: Mapping[str, str], what: str, read_ahead: bool = True
+        self, entity: str, *, params: Mapping[str, str], what: str
     ) -> Iterator[list[Any]]:
         """The rows of a collection, one server page at a time (lazy).
-
-        With ``read_ahead`` (the default) the next page is requested and parsed in a
-        background thread while the caller works on the current one: the server prepares
-        page *n + 1* while we store page *n*. At most one request is in flight, so the
-        order of requests (and the HTTP session's cookies) is that of a plain loop; an
-        error of the next page is raised when the caller asks for it, and a caller that
-        stops early waits for the one request in flight (bounded by the timeouts).
 
         Args:
             entity: The entity set, e.g. ``User``.
             params: The query of the first request (``$format=json`` added).
             what: Names the read in messages, e.g. ``User``.
-            read_ahead: Fetch the next page while the caller holds the current one.
 
         Raises:
             ConnectorDataError: A page cannot be read, ``__next`` repeats or leaves the host.
         """
-        first = self.url(entity, {"$format": "json", **params})
-        url: str | None = first
+        url = self.url(entity, {"$format": "json", **params})
         seen: set[str] = set()
         page = 0
-
-        def fetch(url: str, page: int) -> tuple[list[Any], str | None]:
+        while True:
+            page += 1
             label = f"{what} page {page}"
             response = self._sender.send("GET", url, what=label)
             data = json_body(response, connector=CONNECTOR, what=label)
             rows, following = self._page(data, label)
-            return rows, (None if following is None else self._next(following, url, seen, label))
-
-        if not read_ahead:
-            while url is not None:
-                page += 1
-                rows, url = fetch(url, page)
-                yield rows
-            return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sf-read-ahead") as pool:
-            page += 1
-            pending: Future[tuple[list[Any], str | None]] | None = pool.submit(fetch, first, page)
-            try:
-                while pending is not None:
-                    rows, url = pending.result()
-                    pending = None
-                    if url is not None:
-                        page += 1
-                        pending = pool.submit(fetch, url, page)
-                    yield rows
-            finally:
-                if pending is not None and not pending.cancel():
-                    # the caller stopped early: let the request in flight end, unread
-                    with contextlib.suppress(Exception):
-                        pending.result()
+            yield rows
+            if following is None:
+                return
+            url = self._next(following, url, seen, label)
 
     def _page(self, data: Any, label: str) -> tuple[list[Any], str | None]:
         d = data.get("d") if isinstance(data, Mapping) else None

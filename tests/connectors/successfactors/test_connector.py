@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, date, datetime
 
 import pytest
@@ -181,51 +180,15 @@ def test_all_six_statuses(
     ]
 
 
-def test_pages_are_fetched_lazily_one_page_ahead(
+def test_pages_are_fetched_lazily(
     mock: responses.RequestsMock, keypair: KeyPair, waits: Waits, cache: TokenCache
 ) -> None:
-    """While the caller holds page 1, page 2 is read in the background; never page 3."""
     token_ok(mock)
-    first = payload("users_page1.json")
-    mock.get(USERS, json=first)
-    second = payload("users_page1.json")
-    second["d"]["__next"] = first["d"]["__next"] + "-3"
-    mock.get(USERS, json=second)
+    mock.get(USERS, json=payload("users_page1.json"))
     mock.get(USERS, json=payload("users_page2.json"))
     pages = source(keypair, waits, cache).iter_people()
     next(pages)
-    deadline = time.monotonic() + 5
-    while len(calls_to(mock, USERS)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)  # the read-ahead thread asks for page 2 by itself
-    assert len(calls_to(mock, USERS)) == 2
-    pages.close()
-    assert len(calls_to(mock, USERS)) == 2
-
-
-def test_read_ahead_error_surfaces_when_its_page_is_asked_for(
-    mock: responses.RequestsMock, keypair: KeyPair, waits: Waits, cache: TokenCache
-) -> None:
-    token_ok(mock)
-    mock.get(USERS, json=payload("users_page1.json"))
-    mock.get(USERS, body="<html>maintenance</html>", content_type="text/html")
-    pages = source(keypair, waits, cache).iter_people()
-    assert people([next(pages)])  # page 1 arrives although page 2 (read ahead) failed
-    with pytest.raises(ConnectorDataError):
-        next(pages)
-
-
-def test_without_read_ahead_pages_are_fetched_one_by_one(
-    mock: responses.RequestsMock, keypair: KeyPair, waits: Waits, cache: TokenCache
-) -> None:
-    token_ok(mock)
-    mock.get(USERS, json=payload("users_page1.json"))
-    mock.get(USERS, json=payload("users_page2.json"))
-    client = source(keypair, waits, cache).client
-    rows = client.iter_pages("User", params={}, what="User", read_ahead=False)
-    next(rows)
     assert len(calls_to(mock, USERS)) == 1
-    assert len(next(rows)) > 0
-    assert len(calls_to(mock, USERS)) == 2
 
 
 def test_delta_filters_on_last_modified_with_and(
