@@ -104,7 +104,7 @@ def floor_child(spec: dict[str, Any]) -> None:
         Path(spec["cert"]).read_text(),
         spec["page_size"],
     )
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     pages = rows = records = 0
     if spec["records"]:
         for page in connector.iter_people(since=None):
@@ -123,7 +123,8 @@ def floor_child(spec: dict[str, Any]) -> None:
             pages += 1
             rows += len(page_rows)
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "pages": pages, "rows": rows}))
+    cpu = time.process_time() - cpu_started
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "pages": pages, "rows": rows}))
 
 
 # --------------------------------------------------------------------------- parent
@@ -137,6 +138,7 @@ class Phase:
     cpu: float = 0.0
     rss_mb: float = 0.0
     fake_cpu: float = 0.0
+    pg_cpu: float = 0.0
     ok: bool = True
     data: dict[str, Any] = field(default_factory=dict)
     error: str = ""
@@ -151,10 +153,49 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _postgres_cpu() -> dict[int, float]:
+    """utime + stime of every PostgreSQL server process on this machine, by pid."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                found[int(entry.name)] = _proc_cpu(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+class PostgresCpu:
+    """CPU the PostgreSQL server spends during a phase (all its processes; quiet machine).
+
+    A backend's CPU is only readable while it lives, and the child's own backend exits
+    with it, so every process is sampled every 50 ms and the last reading counts."""
+
+    def __init__(self) -> None:
+        self.before = _postgres_cpu()
+        self.seen = dict(self.before)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            self.seen.update(_postgres_cpu())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.seen.update(_postgres_cpu())
+        return sum(cpu - self.before.get(pid, 0.0) for pid, cpu in self.seen.items())
+
+
 def run_child(name: str, argv: Sequence[str], env: dict[str, str], fake_pid: int) -> Phase:
     """Run one measured phase in a child process; read its rusage when it exits."""
     phase = Phase(name)
     fake_before = _proc_cpu(fake_pid)
+    postgres = PostgresCpu()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)  # noqa: S603
@@ -162,6 +203,7 @@ def run_child(name: str, argv: Sequence[str], env: dict[str, str], fake_pid: int
         phase.wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         phase.fake_cpu = _proc_cpu(fake_pid) - fake_before
+        phase.pg_cpu = postgres.stop()
         phase.cpu = usage.ru_utime + usage.ru_stime
         phase.rss_mb = usage.ru_maxrss / 1024  # kB on Linux
         out.seek(0)
@@ -383,7 +425,7 @@ def print_table(phases: Sequence[Phase]) -> None:
     head = (
         f"  {'phase':<26}{'wall s':>8}{'sync s':>8}{'seen':>9}{'created':>9}{'updated':>9}"
         f"{'unchanged':>10}{'deact.':>7}{'quar.':>6}{'peak RSS MB':>12}{'CPU s':>7}"
-        f"{'fake CPU s':>11}"
+        f"{'fake CPU s':>11}{'PG CPU s':>9}"
     )
     print(head)
     for p in phases:
@@ -398,8 +440,30 @@ def print_table(phases: Sequence[Phase]) -> None:
             )
         print(
             f"  {p.name:<26}{p.wall:>8.1f}{p.inner:>8.1f}{counts}{p.rss_mb:>12.0f}{p.cpu:>7.1f}"
-            f"{p.fake_cpu:>11.1f}" + ("" if p.ok else f"   FAILED {p.error}")
+            f"{p.fake_cpu:>11.1f}{p.pg_cpu:>9.1f}" + ("" if p.ok else f"   FAILED {p.error}")
         )
+
+
+def print_cpu_budget(floor: Phase, full: Phase) -> None:
+    """Where the full sync's time goes: CPU of our process, PostgreSQL and the fake.
+
+    On this machine's cores, the three together bound the wall time from below however
+    well they overlap; the floor's own CPU is beside for comparison.
+    """
+    cores = os.cpu_count() or 1
+    ours = float(full.data.get("cpu_seconds") or 0.0)
+    total = ours + full.pg_cpu + full.fake_cpu
+    floor_ours = float(floor.data.get("cpu_seconds") or 0.0)
+    print(
+        f"\n  CPU during the full sync: Tandem {ours:.1f} s (all threads, in run_sync), "
+        f"PostgreSQL {full.pg_cpu:.1f} s, the fake {full.fake_cpu:.1f} s = {total:.1f} s; "
+        f"on {cores} cores no schedule finishes in less than {total / cores:.1f} s "
+        f"({total / cores / floor.inner:.2f}x the floor)"
+    )
+    print(
+        f"  CPU during the floor: client {floor_ours:.1f} s, the fake {floor.fake_cpu:.1f} s "
+        f"(fetch and parse take turns: {floor.inner:.1f} s of wall)"
+    )
 
 
 def main() -> int:
@@ -553,6 +617,8 @@ def main() -> int:
                 changed == 0 and int(second.data.get("deactivated", 0)) == 0,
             )
         )
+    if floor is not None and full.ok:
+        print_cpu_budget(floor, full)
     if args.users != 100_000 or args.page_size != 1000:
         print("  note: targets are defined for 100,000 users at 1,000 per page")
     print("\n== targets ==")

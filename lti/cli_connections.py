@@ -834,13 +834,16 @@ def sync_group() -> None:
     """Sync from an HRIS connection (help text: ``_SYNC_HELP``)."""
 
 
-def _result_dict(connection: Connection, result: SyncResult, elapsed: float) -> dict[str, Any]:
+def _result_dict(
+    connection: Connection, result: SyncResult, elapsed: float, cpu: float
+) -> dict[str, Any]:
     return {
         "connection": connection.name,
         "run_id": result.run_id,
         "status": result.status.value,
         "full": result.full,
         "seconds": round(elapsed, 3),
+        "cpu_seconds": round(cpu, 3),
         "seen": result.seen,
         "created": result.created,
         "updated": result.updated,
@@ -909,7 +912,7 @@ def sync_run(name: str, full: bool, org_slug: str | None, as_json: bool, quiet: 
     session.rollback()
     factory: sessionmaker[Session] = sessionmaker(bind=get_engine(app), expire_on_commit=False)
     printer = None if quiet else SyncProgressPrinter()
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     try:
         result = sync.run_sync(
             factory,
@@ -924,8 +927,9 @@ def sync_run(name: str, full: bool, org_slug: str | None, as_json: bool, quiet: 
         if printer is not None:
             printer.close()
     elapsed = time.monotonic() - started
+    cpu = time.process_time() - cpu_started  # all of this process's threads
     if as_json:
-        echo_json(_result_dict(connection, result, elapsed))
+        echo_json(_result_dict(connection, result, elapsed, cpu))
         if not result.ok:
             sys.exit(1)
         return
