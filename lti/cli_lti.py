@@ -250,12 +250,20 @@ def revoke_deployment(deployment_pk: int, org_slug: str) -> None:
 
 
 @lti_group.command("rotate-keys")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rotate even if the current key is less than an hour old (retires the key "
+    "platforms may still have cached: use after a key leaked).",
+)
 @with_appcontext
 @handle_errors
-def rotate_keys() -> None:
+def rotate_keys(force: bool) -> None:
     """Make a new signing key; the old one stays published until the next rotation."""
     session = get_session()
-    key = regs.rotate_tool_keys(session, get_secret_box(), actor=actor())
+    key = regs.rotate_tool_keys(
+        session, get_secret_box(), actor=actor(), min_age=None if force else regs.MIN_KEY_AGE
+    )
     published = len(regs.published_jwks(session)["keys"])
     commit()
     click.echo(

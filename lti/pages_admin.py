@@ -1258,5 +1258,11 @@ def rotate_keys() -> tuple[str, int] | BaseResponse:
     form = forms.parse(_confirm_schema(_("Tick the box to confirm the rotation.")), request.form)
     if not form.ok:
         return _keys_page(ws, form=form, status=400)
-    regs.rotate_tool_keys(get_session(), get_secret_box(), actor=_actor(ws))
+    try:
+        regs.rotate_tool_keys(
+            get_session(), get_secret_box(), actor=_actor(ws), min_age=regs.MIN_KEY_AGE
+        )
+    except PluginError as exc:
+        form.fail(exc)
+        return _keys_page(ws, form=form, status=exc.status_code)
     return _redirect("admin.keys_page", done="rotated")

@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -58,6 +58,7 @@ __all__ = [
     "KEY_SIZE",
     "LAUNCH_ACTOR",
     "LOCAL_HOSTS",
+    "MIN_KEY_AGE",
     "add_platform",
     "approve_deployment",
     "current_private_key_pem",
@@ -82,6 +83,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The youngest a current signing key may be when it is rotated from the admin pages:
+#: platforms cache the keyset for minutes, and a second rotation retires the key that a
+#: cached keyset still names.
+MIN_KEY_AGE = timedelta(hours=1)
 
 #: Hosts for which ``http://`` URLs are accepted when the caller allows http (development).
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -751,17 +757,49 @@ def ensure_tool_key(session: Session, box: SecretBox, *, now: datetime | None = 
 
 
 def rotate_tool_keys(
-    session: Session, box: SecretBox, *, actor: str, now: datetime | None = None
+    session: Session,
+    box: SecretBox,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    min_age: timedelta | None = None,
 ) -> ToolKey:
     """Make a new current key; current becomes previous, previous becomes retired.
 
     Retired keys leave the JWKS and lose their private part. Logged (not audited: keys
     belong to no organization).
 
+    Args:
+        session: The unit of work.
+        box: Encrypts the new private key.
+        actor: Who rotates, for the log.
+        now: The clock (tests).
+        min_age: Refuse while the current key is younger than this: a second rotation
+            would retire the key platforms still have cached (the admin pages pass
+            :data:`MIN_KEY_AGE`; an operator's CLI may force it).
+
+    Raises:
+        ConflictError: The current key is younger than ``min_age``; nothing changed.
+
     Returns:
         The new current key.
     """
     when = now or utcnow()
+    if min_age is not None:
+        newest = session.scalar(
+            select(ToolKey.created_at).where(ToolKey.status == ToolKeyStatus.CURRENT)
+        )
+        if newest is not None and when - newest < min_age:
+            raise ConflictError(
+                N_(
+                    "the current key was made at %(made)s UTC; rotate again from "
+                    "%(after)s UTC at the earliest, when every platform has fetched it "
+                    "(a rotation now would retire the key they still use)"
+                ),
+                field="confirm",
+                made=newest.strftime("%Y-%m-%d %H:%M"),
+                after=(newest + min_age).strftime("%Y-%m-%d %H:%M"),
+            )
     new_key = _new_tool_key(box, when)
     retired = session.scalars(
         select(ToolKey).where(ToolKey.status == ToolKeyStatus.PREVIOUS).with_for_update()

@@ -214,8 +214,10 @@ def test_rotate_keys_and_list_them(app: Flask, runner: FlaskCliRunner) -> None:
     first = ok(runner, "lti", "rotate-keys").output
     assert first.startswith("new current tool key ")
     assert "previous" not in first
-    assert "the previous key stays published" in ok(runner, "lti", "rotate-keys").output
-    ok(runner, "lti", "rotate-keys")
+    too_soon = fails(runner, "lti", "rotate-keys")
+    assert "rotate again from" in too_soon
+    assert "the previous key stays published" in ok(runner, "lti", "rotate-keys", "--force").output
+    ok(runner, "lti", "rotate-keys", "--force")
     lines = ok(runner, "lti", "keys").output.splitlines()
     assert lines[0] == "KID\tSTATUS\tCREATED\tRETIRED"
     statuses = [line.split("\t")[1] for line in lines[1:]]

@@ -885,6 +885,18 @@ def test_rotating_keys_needs_confirmation(
     assert "Tick the box" in field_error(refused.text, "confirm")
     assert count(db_session, ToolKey) == 1
 
+    # A second rotation within the hour would retire the key platforms have cached.
+    too_soon = client.post(
+        "/app/admin/keys/rotate", data={"csrf_token": csrf(client), "confirm": "1"}
+    )
+    assert too_soon.status_code == 409
+    assert "rotate again from" in field_error(too_soon.text, "confirm")
+    assert count(db_session, ToolKey) == 1
+
+    db_session.rollback()
+    key = db_session.scalars(select(ToolKey)).one()
+    key.created_at = key.created_at - timedelta(hours=2)
+    db_session.commit()
     assert (
         client.post(
             "/app/admin/keys/rotate", data={"csrf_token": csrf(client), "confirm": "1"}
