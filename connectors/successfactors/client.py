@@ -9,9 +9,9 @@ Developer Guide (V2)"):
   absolute ``d.__next`` URL *exactly as sent* (SuccessFactors' skip tokens encode the
   position; ``$top``/``$skip`` can drop or repeat rows). A ``__next`` seen before is a
   loop and raises :class:`~plugin.errors.ConnectorDataError`; a ``__next`` on another host
-  is refused (our token would go there). The HTTP session's cookies, and an
-  ``X-CSRF-Token`` the server hands out, are sent back, as SAP asks for server-side
-  paging (KBA 3308165).
+  is refused (our token would go there; ``https://host:443/…`` is the same host). The
+  HTTP session's cookies, and an ``X-CSRF-Token`` the server hands out, are sent back,
+  as SAP asks for server-side paging (KBA 3308165).
 * A page that cannot be read (an HTML error page, cut-off JSON, no ``d``, no
   ``results`` list) raises :class:`~plugin.errors.ConnectorDataError`: the run fails
   rather than taking a partial page for the whole.
@@ -65,6 +65,7 @@ __all__ = [
     "build_query",
     "key_literal",
     "odata_error",
+    "origin_of",
     "scrub",
 ]
 
@@ -85,6 +86,7 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _SAFE_CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 # Characters an OData query keeps literal (quote() escapes everything else, spaces as %20).
 _ODATA_SAFE = ",'()/:$*"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Authorizer(Protocol):
@@ -160,6 +162,24 @@ def build_query(params: Mapping[str, str]) -> str:
         quote(name, safe="$") + "=" + quote(value, safe=_ODATA_SAFE)
         for name, value in params.items()
     )
+
+
+def origin_of(url: str) -> tuple[str, str, str, int | None]:
+    """``(scheme, userinfo, host, port)`` of a URL, the scheme's default port made explicit.
+
+    SuccessFactors writes ``https://api4.successfactors.com:443/…`` into ``__next`` and
+    ``__metadata`` although the connection says ``https://api4.successfactors.com``: the
+    same origin. Userinfo counts (a link carrying credentials of its own is not ours to
+    follow). ``("", "", "", None)`` for a malformed URL.
+    """
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return ("", "", "", None)
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    return (scheme, userinfo, (parts.hostname or "").lower(), port)
 
 
 def key_literal(value: str) -> str:
@@ -265,8 +285,7 @@ class ODataClient:
         self.settings = settings
         self.http = http
         self._sender = _Sender(http=http, auth=auth)
-        origin = urlsplit(settings.odata_url)
-        self._origin = (origin.scheme, origin.netloc.lower())
+        self._origin = origin_of(settings.odata_url)
 
     def url(self, resource: str, params: Mapping[str, str] | None = None) -> str:
         """The absolute URL of ``resource`` below the OData service, with a query."""
@@ -338,12 +357,7 @@ class ODataClient:
 
     def _next(self, following: str, current: str, seen: set[str], label: str) -> str:
         url = urljoin(current, following)
-        try:
-            parts = urlsplit(url)
-            origin = (parts.scheme, parts.netloc.lower())
-        except ValueError:
-            origin = ("", "")
-        if origin != self._origin:
+        if origin_of(url) != self._origin:
             raise ConnectorDataError(
                 f"{label}: the next page lies on another host ({redact_url(url)}); not "
                 "following it with Tandem's credentials",
@@ -477,7 +491,7 @@ class LearningClient:
             if not isinstance(following, str) or not following:
                 return items
             url = urljoin(url, following)
-            if url in seen or urlsplit(url).netloc.lower() != urlsplit(self.base).netloc.lower():
+            if url in seen or origin_of(url) != origin_of(self.base):
                 raise ConnectorDataError(
                     f"{what}: unusable next-page link ({redact_url(url)})", connector=CONNECTOR
                 )
