@@ -8,7 +8,7 @@ Learning takes at most 10 external events per call (KBA 2381980), so
 
 **Completions → Learning external events** (``ExternalLearningEvents``, reference §9):
 one event per completion — ``description`` names the program and the role
-(``Reverse mentoring: GenAI basics (mentor) [TDM-3F9A1C07B2]``), ``studentID`` is the
+(``[TDM-3F9A1C07B2] Reverse mentoring: GenAI basics (mentor)``), ``studentID`` is the
 person's SuccessFactors ``userId`` (their identity ``successfactors:<connection id>``),
 ``completionDate`` the completion's time (epoch ms), ``completionTimeZoneID`` the
 connection's ``learning_time_zone`` and ``totalHours`` the mentoring time. The **hours**
@@ -17,14 +17,15 @@ whose settings say ``hours_as_events: true`` gets the hours as an event of their
 instead, and completion events without ``totalHours``.
 
 **Nothing posted twice.** External events cannot be updated or deleted through the API,
-and posting is not idempotent. Every description carries ``[TDM-…]``, a short hash of
-the message's idempotency key. A redelivery (``attempt > 1``: the previous attempt may
-have reached Learning — a timeout, a 5xx, a worker crash) first reads the student's
-learning history and posts nothing if an item carries that reference. An answer that
-cannot be read, or a per-record failure that cannot be matched to its event, is
-reported as :class:`~plugin.errors.ConnectorUnavailable`, so the next attempt checks
-the history first. A refusal of a whole batch (HTTP 4xx) is retried event by event, so
-one bad record does not fail nine good ones.
+and posting is not idempotent. Every description starts with ``[TDM-…]``, a short hash of
+the message's idempotency key (first, so no shortening of the title cuts it off). A
+redelivery (``attempt > 1``: the previous attempt may have reached Learning — a timeout, a
+5xx, a worker crash) first reads the student's learning history and posts nothing if an
+item carries that reference. An answer that cannot be read, or a per-record failure that
+cannot be matched to its event, is reported as
+:class:`~plugin.errors.ConnectorUnavailable`, so the next attempt checks the history
+first. A refusal of a whole batch (HTTP 4xx) is retried event by event, so one bad record
+does not fail nine good ones.
 
 **Skill gains → ``RatedSkillMapping``** through ``POST /odata/v2/upsert`` (reference §6,
 §8 — the payload shape is marked unverified there): one row per gained skill that has a
@@ -717,12 +718,17 @@ def _hours(hours: Any, minutes: Any) -> float | None:
 
 
 def _description(prefix: str, label: str, suffix: str, ref: str) -> str:
-    tail = f"{suffix} [{ref}]"
-    head = f"{prefix}: {label}"
-    room = DESCRIPTION_MAX - len(tail)
-    if len(head) > room:
-        head = head[: max(0, room - 1)].rstrip() + "…"
-    return head + tail
+    """``[TDM-…] Reverse mentoring: <program><suffix>``, at most :data:`DESCRIPTION_MAX`.
+
+    The reference comes first: Learning shows (and may shorten) the description as the
+    item's title, and a cut-off reference could not be found in the history again.
+    """
+    head = f"[{ref}] {prefix}: "
+    body = f"{label}{suffix}"
+    room = DESCRIPTION_MAX - len(head)
+    if len(body) > room:
+        body = body[: max(0, room - 1)].rstrip() + "…"
+    return head + body
 
 
 def _strings(value: Any) -> Iterable[str]:

@@ -342,7 +342,7 @@ def test_completion_becomes_one_external_event(
     (event,) = learning.events
     ref = event_reference("completion:p7:e1:sf")
     assert event == {
-        "description": f"Reverse mentoring: GenAI basics (mentor) [{ref}]",
+        "description": f"[{ref}] Reverse mentoring: GenAI basics (mentor)",
         "studentID": "jdoe",
         "completionDate": int(datetime(2026, 8, 30, 10, tzinfo=UTC).timestamp() * 1000),
         "completionTimeZoneID": "Europe/Berlin",
