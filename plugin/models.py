@@ -1041,7 +1041,13 @@ class WritebackTarget(Base):
 
 
 class OutboxMessage(Base):
-    """A durable write-back message (completion, hours, skill gain) to one target."""
+    """A durable write-back message (completion, hours, skill gain) to one target.
+
+    ``program_id`` is the program the message is about (``None``: about none), set by
+    whoever enqueues it, so a program's messages are found by index rather than by
+    reading payloads. Deleting the program keeps its messages (the record of what was
+    sent) and clears the column.
+    """
 
     __tablename__ = "outbox_messages"
 
@@ -1051,6 +1057,9 @@ class OutboxMessage(Base):
     target: Mapped[str] = mapped_column(String(200))
     idempotency_key: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    program_id: Mapped[int | None] = mapped_column(
+        ForeignKey("programs.id", ondelete="SET NULL"), default=None
+    )
     status: Mapped[OutboxStatus] = mapped_column(
         str_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
     )
@@ -1066,6 +1075,10 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("org_id", "idempotency_key"),
         Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+        # A program's messages of one status, newest first (the coordinators' write-back
+        # page); also serves ON DELETE SET NULL when a program goes. Program ids are
+        # unique across organizations, so org_id would add nothing to it.
+        Index("ix_outbox_messages_program_id_status_id", "program_id", "status", "id"),
     )
 
 

@@ -374,6 +374,7 @@ def _send(
     subject: str,
     payload: Callable[[], dict[str, Any] | None],
     targets: Sequence[WritebackTarget],
+    program_id: int,
     now: datetime,
 ) -> int:
     """Enqueue one event for the targets that lack it; returns the messages written."""
@@ -397,7 +398,13 @@ def _send(
         return 0
     written = 0
     for message in writeback.enqueue(
-        session, org_id=org_id, kind=kind, subject=subject, payload=body, now=now
+        session,
+        org_id=org_id,
+        kind=kind,
+        subject=subject,
+        payload=body,
+        program_id=program_id,
+        now=now,
     ):
         if message.idempotency_key in missing:
             written += 1
@@ -422,6 +429,7 @@ def _write_back(
         subject=base,
         payload=lambda: _completion_payload(program, enrollment, completion),
         targets=targets,
+        program_id=program.id,
         now=now,
     )
     written += _send(
@@ -431,6 +439,7 @@ def _write_back(
         subject=f"{base}:m{completion.minutes}",
         payload=lambda: _hours_payload(program, enrollment, completion),
         targets=targets,
+        program_id=program.id,
         now=now,
     )
     found = {
@@ -452,6 +461,7 @@ def _write_back(
                 subject=f"{base}:{letter}{later.id}",
                 payload=functools.partial(_gain_payload, session, program, enrollment, pre, later),
                 targets=targets,
+                program_id=program.id,
                 now=now,
             )
     if written:
@@ -478,6 +488,7 @@ def _write_progress(
         subject=f"p{program.id}:e{enrollment.id}:h{status.sessions_held}",
         payload=lambda: _progress_payload(program, enrollment, status, now),
         targets=targets,
+        program_id=program.id,
         now=now,
     )
     if written:

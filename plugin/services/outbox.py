@@ -34,7 +34,7 @@ The admin views (:func:`list_messages`, :func:`get_message`, :func:`retry`,
 :func:`retry_dead`) are for organization admins: payloads carry personal data. A program's
 coordinators see and retry the messages of that program only
 (:func:`list_program_messages`, :func:`get_message`, :func:`retry`); a message belongs to
-the program its payload names (:func:`program_id_of`).
+the program it was enqueued for (``OutboxMessage.program_id``, :func:`program_id_of`).
 """
 
 from __future__ import annotations
@@ -477,28 +477,12 @@ def _status(value: str | OutboxStatus) -> OutboxStatus:
 
 
 def program_id_of(message: OutboxMessage) -> int | None:
-    """The program a message is about: ``payload["program"]["id"]`` or ``payload["program_id"]``.
+    """The program a message is about, ``None`` for none (or a deleted program).
 
-    Completion, hours and skill-gain payloads carry the program as an object, progress
-    payloads its id (:mod:`plugin.services.completions`); ``None`` for other messages.
+    Set when the message is enqueued (:func:`plugin.services.writeback.enqueue`); messages
+    older than the column got it from their payloads (migration 0008).
     """
-    payload = message.payload if isinstance(message.payload, dict) else {}
-    program = payload.get("program")
-    if isinstance(program, dict):
-        value = program.get("id")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    value = payload.get("program_id")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _of_program(program_id: int) -> ColumnElement[bool]:
-    """SQL for :func:`program_id_of` ``== program_id`` (JSON paths: SQLite and PostgreSQL)."""
-    payload = OutboxMessage.payload
-    return or_(
-        payload["program"]["id"].as_integer() == program_id,
-        payload["program_id"].as_integer() == program_id,
-    )
+    return message.program_id
 
 
 def get_message(session: Session, actor: Actor, message_id: int) -> OutboxMessage:
@@ -523,7 +507,7 @@ def get_message(session: Session, actor: Actor, message_id: int) -> OutboxMessag
             N_("outbox message %(message_id)s not found"), field="message", message_id=message_id
         )
     if actor.role is not ActorRole.ADMIN:
-        program_id = program_id_of(message)
+        program_id = message.program_id
         if program_id is None or not is_coordinator(session, actor, program_id):
             raise PermissionDenied(
                 N_(
@@ -579,7 +563,7 @@ def list_program_messages(
     status: str | OutboxStatus | None = None,
     limit: int = _MAX_LIST,
 ) -> Sequence[OutboxMessage]:
-    """The messages about one program (:func:`program_id_of`), newest first.
+    """The messages about one program (``OutboxMessage.program_id``), newest first.
 
     Args:
         session: The unit of work.
@@ -606,8 +590,10 @@ def list_program_messages(
         raise ValidationError(
             N_("limit must be between 1 and %(max)s"), field="limit", max=_MAX_LIST
         )
+    # Served by ix_outbox_messages_program_id_status_id (org_id is implied by the program
+    # and kept as a guard).
     stmt = select(OutboxMessage).where(
-        OutboxMessage.org_id == program.org_id, _of_program(program.id)
+        OutboxMessage.program_id == program.id, OutboxMessage.org_id == program.org_id
     )
     if status is not None:
         stmt = stmt.where(OutboxMessage.status == _status(status))

@@ -199,6 +199,7 @@ def enqueue(
     kind: str,
     subject: str,
     payload: Mapping[str, Any],
+    program_id: int | None = None,
     now: datetime | None = None,
 ) -> list[OutboxMessage]:
     """Write one outbox message per active target accepting ``kind``, idempotently.
@@ -211,6 +212,8 @@ def enqueue(
             ``p3:e17`` or ``p3:e17:m420`` (hours: the total is part of the identity, so a
             new total is a new message and the same total never is).
         payload: JSON-serialisable content for the sink.
+        program_id: The program the event is about, if any: its coordinators see and
+            retry the messages (:func:`plugin.services.outbox.list_program_messages`).
         now: When the event happened (due from then on); the current time by default.
 
     Returns:
@@ -237,6 +240,7 @@ def enqueue(
             target=target.name,
             idempotency_key=key,
             payload=dict(payload),
+            program_id=program_id,
             created_at=now or utcnow(),
             next_attempt_at=now or utcnow(),
         )

@@ -339,23 +339,32 @@ def messages(
         actor="t",
     )
     other = make_program(org, name="Other")
-    bodies: dict[str, tuple[str, dict[str, Any]]] = {
-        "completion": ("completion", {"program": {"id": program.id}, "person": {"id": 1}}),
-        "progress": ("progress", {"program_id": program.id, "person_id": 1}),
-        "other": ("completion", {"program": {"id": other.id}}),
-        "none": ("completion", {"enrollment_id": 3}),
+    bodies: dict[str, tuple[str, dict[str, Any], int | None]] = {
+        "completion": (
+            "completion",
+            {"program": {"id": program.id}, "person": {"id": 1}},
+            program.id,
+        ),
+        "progress": ("progress", {"program_id": program.id, "person_id": 1}, program.id),
+        "other": ("completion", {"program": {"id": other.id}}, other.id),
+        "none": ("completion", {"enrollment_id": 3}, None),
     }
     out = {}
-    for name, (kind, payload) in bodies.items():
+    for name, (kind, payload, program_id) in bodies.items():
         (m,) = writeback.enqueue(
-            db_session, org_id=org.id, kind=kind, subject=f"s:{name}", payload=payload
+            db_session,
+            org_id=org.id,
+            kind=kind,
+            subject=f"s:{name}",
+            payload=payload,
+            program_id=program_id,
         )
         out[name] = m
     db_session.flush()
     return out
 
 
-def test_list_program_messages_filters_by_payload_program(
+def test_list_program_messages_filters_by_program(
     db_session: Session,
     org: Organization,
     program: Program,

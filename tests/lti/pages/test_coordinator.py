@@ -1187,6 +1187,7 @@ def messages(
                 "program": {"id": program_id, "name": "x"},
                 "person": {"id": pair.mentor.id, "email": "SECRET-MAIL@example.com"},
             },
+            program_id=program_id,
             status=status,
             **kw,
         )
@@ -1216,6 +1217,7 @@ def messages(
         target="moodle",
         idempotency_key=f"progress:p{world.program.id}:e9:h1:moodle",
         payload={"program_id": world.program.id, "person_id": pair.mentee.id, "percent": 20},
+        program_id=world.program.id,
         status=OutboxStatus.PENDING,
     )
     db_session.add(progress)
