@@ -37,22 +37,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from flask import Flask
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from werkzeug.utils import import_string
 
 from plugin.crypto import SecretBox
-from plugin.demo import IDENTITY_SOURCE
 from plugin.errors import NotFound
-from plugin.models import (
-    Person,
-    PersonIdentity,
-    PersonSkill,
-    Skill,
-    SkillIdentity,
-    SkillSource,
-)
-from plugin.services import connections, organizations, writeback
+from plugin.services import connections, demo_hris, organizations, writeback
 
 __all__ = [
     "API_USER",
@@ -147,127 +137,49 @@ def _locale(languages: Iterable[str] | None, country: str | None) -> str | None:
     return f"{first.lower()}_{(country or first).upper()}"
 
 
-def _link_people(session: Session, *, org_id: int, source: str) -> int:
-    """Give every demo person an identity of the connection (same employee id); bulk."""
-    theirs = aliased(PersonIdentity)
-    rows = session.execute(
-        select(PersonIdentity.person_id, PersonIdentity.external_id)
-        .outerjoin(
-            theirs,
-            (theirs.person_id == PersonIdentity.person_id) & (theirs.source == source),
-        )
-        .where(
-            PersonIdentity.org_id == org_id,
-            PersonIdentity.source == IDENTITY_SOURCE,
-            theirs.id.is_(None),
-        )
-    ).all()
-    if rows:
-        session.execute(
-            insert(PersonIdentity),
-            [
-                {"org_id": org_id, "person_id": pid, "source": source, "external_id": ext}
-                for pid, ext in rows
-            ],
-        )
-    skills = session.execute(
-        select(SkillIdentity.skill_id, SkillIdentity.external_id).where(
-            SkillIdentity.org_id == org_id, SkillIdentity.source == IDENTITY_SOURCE
-        )
-    ).all()
-    have = set(
-        session.scalars(
-            select(SkillIdentity.skill_id).where(
-                SkillIdentity.org_id == org_id, SkillIdentity.source == source
-            )
-        )
-    )
-    new_skills = [
-        {"org_id": org_id, "skill_id": sid, "source": source, "external_id": ext}
-        for sid, ext in skills
-        if sid not in have
-    ]
-    if new_skills:
-        session.execute(insert(SkillIdentity), new_skills)
-    return len(rows)
-
-
 def build_dataset(session: Session, *, org_id: int, source: str) -> dict[str, Any]:
     """The fake tenant's users, skills and manager ratings from the organization's people.
 
     Only people with an identity of ``source`` are included; their ``userId`` is that
     identity's external id. Erased people are left out (they are no longer in the HRIS).
+    The data is read by :func:`plugin.services.demo_hris.hris_snapshot`.
     """
-    people = session.execute(
-        select(
-            Person.id,
-            PersonIdentity.external_id,
-            Person.given_name,
-            Person.family_name,
-            Person.email,
-            Person.department,
-            Person.division,
-            Person.location,
-            Person.country,
-            Person.time_zone,
-            Person.languages,
-            Person.job_title,
-            Person.hire_date,
-            Person.active,
-            Person.manager_id,
-            Person.updated_at,
-        )
-        .join(PersonIdentity, PersonIdentity.person_id == Person.id)
-        .where(
-            Person.org_id == org_id,
-            PersonIdentity.source == source,
-            Person.erased_at.is_(None),
-        )
-        .order_by(Person.id)
-    ).all()
-    user_of = {row.id: row.external_id for row in people}
+    snapshot = demo_hris.hris_snapshot(session, org_id=org_id, source=source)
     users: list[dict[str, Any]] = []
-    for row in people:
+    for person in snapshot.people:
         user = {
-            "userId": row.external_id,
-            "username": row.external_id,
-            "status": "t" if row.active else "f",
-            "firstName": row.given_name,
-            "lastName": row.family_name,
-            "email": row.email,
-            "department": row.department,
-            "division": row.division,
-            "location": row.location,
-            "country": row.country,
-            "timeZone": row.time_zone,
-            "defaultLocale": _locale(row.languages, row.country),
-            "jobTitle": row.job_title,
-            "hireDate": _ms(row.hire_date),
-            "manager": user_of.get(row.manager_id) if row.manager_id else None,
-            "lastModifiedDateTime": _ms(row.updated_at),
+            "userId": person.external_id,
+            "username": person.external_id,
+            "status": "t" if person.active else "f",
+            "firstName": person.given_name,
+            "lastName": person.family_name,
+            "email": person.email,
+            "department": person.department,
+            "division": person.division,
+            "location": person.location,
+            "country": person.country,
+            "timeZone": person.time_zone,
+            "defaultLocale": _locale(person.languages, person.country),
+            "jobTitle": person.job_title,
+            "hireDate": _ms(person.hire_date),
+            "manager": person.manager_external_id,
+            "lastModifiedDateTime": _ms(person.updated_at),
         }
         users.append({k: v for k, v in user.items() if v is not None})
-    skill_rows = session.execute(
-        select(SkillIdentity.external_id, Skill.id, Skill.name, Skill.name_de)
-        .join(Skill, Skill.id == SkillIdentity.skill_id)
-        .where(SkillIdentity.org_id == org_id, SkillIdentity.source == source)
-        .order_by(SkillIdentity.external_id)
-    ).all()
-    code_of = {s.id: s.external_id for s in skill_rows}
     skills = []
-    for s in skill_rows:
+    for s in snapshot.skills:
         skill = {"externalCode": s.external_id, "name_en_US": s.name, "status": "A"}
         if s.name_de:
             skill["name_de_DE"] = s.name_de
         skills.append(skill)
     ratings = [
-        {"userId": user_of[pid], "skill": code_of[sid], "level": level, "rater": "manager"}
-        for pid, sid, level in session.execute(
-            select(PersonSkill.person_id, PersonSkill.skill_id, PersonSkill.level)
-            .where(PersonSkill.org_id == org_id, PersonSkill.source == SkillSource.HRIS)
-            .order_by(PersonSkill.id)
-        )
-        if pid in user_of and sid in code_of
+        {
+            "userId": r.person_external_id,
+            "skill": r.skill_external_id,
+            "level": r.level,
+            "rater": "manager",
+        }
+        for r in snapshot.ratings
     ]
     return {"users": users, "skills": skills, "ratings": ratings}
 
@@ -357,7 +269,7 @@ def setup_demo_hris(
     config = connections.connection_config(session, box=box, connection=connection)
     certificate = config.credentials.get("certificate", "")
     source = config.source
-    added = _link_people(session, org_id=org.id, source=source)
+    added = demo_hris.link_demo_identities(session, org_id=org.id, source=source)
     session.flush()
     data = build_dataset(session, org_id=org.id, source=source)
     path = Path(data_dir) / DATASET_FILE
