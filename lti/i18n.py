@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g, has_request_context, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_decimal, get_locale, refresh
 from flask_babel import gettext as _gettext
 from flask_babel import lazy_gettext as _lazy_gettext
 from flask_babel import ngettext as _ngettext
@@ -44,6 +44,7 @@ __all__ = [
     "lazy_gettext",
     "message_text",
     "ngettext",
+    "number",
 ]
 
 #: The languages Tandem's pages speak; the first is the source language.
@@ -62,6 +63,18 @@ def _select_locale() -> str:
     if has_request_context():
         return request.accept_languages.best_match(LANGUAGES) or LANGUAGES[0]
     return LANGUAGES[0]
+
+
+def session_loaded() -> None:
+    """Choose the page's language again: this request's browser session is now known.
+
+    Flask-Babel keeps the first language it picks for the rest of the request; a text
+    translated before the session was loaded (a form built early, a refusal raised
+    before the view read the session) would otherwise fix the whole page to the
+    browser's language instead of the launch's.
+    """
+    if has_request_context():
+        refresh()
 
 
 def current_language() -> str:
@@ -104,9 +117,21 @@ def message_text(value: object) -> str:
     return "" if value is None else str(value)
 
 
+def number(value: float | None, places: int = 1) -> str:
+    """A number in the page's language (``1,5`` in German), at most ``places`` decimals.
+
+    Templates use it as the ``number`` filter: ``{{ seconds|number }}``; ``–`` for none.
+    """
+    if value is None:
+        return "–"
+    pattern = "#,##0" + ("." + "#" * places if places > 0 else "")
+    return str(format_decimal(value, format=pattern))
+
+
 def init_app(app: Flask) -> None:
     """Install Flask-Babel with Tandem's locale selector and catalogues."""
     app.add_template_filter(message_text, "message")
+    app.add_template_filter(number, "number")
     app.config.setdefault("BABEL_DEFAULT_LOCALE", LANGUAGES[0])
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "translations")
     Babel(app, locale_selector=_select_locale)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from lti import web_session
 from lti.db import get_session
-from lti.i18n import _
+from lti.i18n import _, ngettext
 from lti.web_session import WebSession
 from plugin.access import Actor, coordinated_program_ids
 from plugin.errors import PermissionDenied
@@ -54,7 +54,7 @@ from plugin.services import (
     tandems,
 )
 
-__all__ = ["bp", "html_lang", "page_language"]
+__all__ = ["bp", "html_lang", "missing_texts", "page_language"]
 
 bp = Blueprint("pages", __name__, url_prefix="/app")
 
@@ -407,9 +407,34 @@ def program_overview(program_id: int) -> str:
     )
 
 
+def missing_texts(status: completions.CompletionStatus) -> list[str]:
+    """What is still missing for completion, in the page's language.
+
+    The core's ``status.missing`` is English prose; the pages say it from the figures.
+    """
+    if status.completion is not None:
+        return []
+    out: list[str] = []
+    more = max(status.sessions_needed - status.sessions_held, 0)
+    if more:
+        out.append(
+            ngettext(
+                "%(num)d more session of at least %(minutes)s minutes",
+                "%(num)d more sessions of at least %(minutes)s minutes",
+                more,
+                minutes=status.min_minutes,
+            )
+        )
+    if status.post_required and not status.post_assessment:
+        out.append(_("the post-assessment"))
+    if status.withdrawn:
+        out.append(_("an active enrolment (you withdrew)"))
+    return out
+
+
 def _progress(db: Session, actor: Actor, program_id: int, role: str) -> dict[str, Any]:
     status = completions.my_completion(db, actor, program_id, role=role)
-    return status.as_dict()
+    return {**status.as_dict(), "missing": missing_texts(status)}
 
 
 @bp.get("/programs/<int(max=2147483647):program_id>/me")

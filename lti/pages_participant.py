@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from lti import pages, web_session
 from lti.db import get_session
 from lti.forms import Form, FormSchema, parse
-from lti.i18n import _, error_text, lazy_gettext, ngettext
+from lti.i18n import _, error_text, lazy_gettext
 from lti.web_session import WebSession
 from plugin.access import Actor
 from plugin.errors import NotFound, PermissionDenied, PluginError
@@ -1054,14 +1054,14 @@ def _tandem_post(
     program_id: int,
     tandem_id: int,
     key: str,
-    schema: _Form,
+    schema: type[_Form],
     act: Callable[[Session, Actor, Form], str],
     **aliases: str,
 ) -> Any:
     ws, db, actor = _context()
     program = pages._program(ws, program_id)
     _tandem(db, actor, program, tandem_id)  # 403/404 before the form is read
-    form = parse(schema, request.form)
+    form = parse(schema(), request.form)  # built once the session sets the language
     if not form.ok:
         return _tandem_page(ws, db, program, tandem_id, {key: form}), 400
     try:
@@ -1084,7 +1084,7 @@ def respond(program_id: int, tandem_id: int) -> Any:
         return "accepted" if accept else "declined"
 
     return _tandem_post(
-        program_id, tandem_id, "respond", _RespondForm(), act, accept="decision", status="decision"
+        program_id, tandem_id, "respond", _RespondForm, act, accept="decision", status="decision"
     )
 
 
@@ -1102,7 +1102,7 @@ def confidentiality(program_id: int, tandem_id: int) -> Any:
         program_id,
         tandem_id,
         "confidentiality",
-        _ConfidentialityForm(),
+        _ConfidentialityForm,
         act,
         version="accept",
         status="accept",
@@ -1126,7 +1126,7 @@ def kickoff(program_id: int, tandem_id: int) -> Any:
         )
         return "kickoff"
 
-    return _tandem_post(program_id, tandem_id, "kickoff", _KickoffForm(), act, status="_form")
+    return _tandem_post(program_id, tandem_id, "kickoff", _KickoffForm, act, status="_form")
 
 
 # --------------------------------------------------------------------------- sessions
@@ -1289,14 +1289,14 @@ def _session_post(
     program_id: int,
     session_id: int,
     key: str,
-    schema: _Form,
+    schema: type[_Form],
     act: Callable[[Session, Actor, Form, ZoneInfo], str | None],
     **aliases: str,
 ) -> Any:
     ws, db, actor = _context()
     program = pages._program(ws, program_id)
     _session(db, actor, program, session_id)  # 403/404 before the form is read
-    form = parse(schema, request.form)
+    form = parse(schema(), request.form)  # built once the session sets the language
     done: str | None = None
     if form.ok:
         try:
@@ -1333,7 +1333,7 @@ def hold_session(program_id: int, session_id: int) -> Any:
         program_id,
         session_id,
         "hold",
-        _HoldForm(),
+        _HoldForm,
         act,
         topic="held_topic",
         scheduled_at="held_at",
@@ -1349,7 +1349,7 @@ def cancel_session(program_id: int, session_id: int) -> Any:
         sessions.cancel_session(db, actor, session_id, reason=form.data["reason"], now=_now())
         return "cancelled"
 
-    return _session_post(program_id, session_id, "cancel", _CancelForm(), act, session="_form")
+    return _session_post(program_id, session_id, "cancel", _CancelForm, act, session="_form")
 
 
 @bp.post(f"/programs/<{_ID}:program_id>/sessions/<{_ID}:session_id>/notes")
@@ -1360,7 +1360,7 @@ def session_notes(program_id: int, session_id: int) -> Any:
         sessions.set_notes(db, actor, session_id, text=form.data.get("notes") or "", now=_now())
         return "notes"
 
-    return _session_post(program_id, session_id, "notes", _NotesForm(), act)
+    return _session_post(program_id, session_id, "notes", _NotesForm, act)
 
 
 @bp.post(f"/programs/<{_ID}:program_id>/sessions/<{_ID}:session_id>/feedback")
@@ -1380,7 +1380,7 @@ def give_feedback(program_id: int, session_id: int) -> Any:
         )
         return "feedback"
 
-    return _session_post(program_id, session_id, "feedback", _FeedbackForm(), act, session="_form")
+    return _session_post(program_id, session_id, "feedback", _FeedbackForm, act, session="_form")
 
 
 # --------------------------------------------------------------------------- goals
@@ -1438,7 +1438,7 @@ def _goals_post(
     program_id: int,
     tandem_id: int,
     key: str,
-    schema: _Form,
+    schema: type[_Form],
     act: Callable[[Session, Actor, Form], str],
     failed_goal: int | None = None,
     **aliases: str,
@@ -1446,7 +1446,7 @@ def _goals_post(
     ws, db, actor = _context()
     program = pages._program(ws, program_id)
     _tandem(db, actor, program, tandem_id)
-    form = parse(schema, request.form)
+    form = parse(schema(), request.form)  # built once the session sets the language
     if not form.ok:
         return _goals_page(ws, db, program, tandem_id, {key: form}, failed_goal), 400
     try:
@@ -1476,9 +1476,7 @@ def add_goal(program_id: int, tandem_id: int) -> Any:
         )
         return "goal_added"
 
-    return _goals_post(
-        program_id, tandem_id, "goal", _GoalForm(), act, goals="title", status="_form"
-    )
+    return _goals_post(program_id, tandem_id, "goal", _GoalForm, act, goals="title", status="_form")
 
 
 @bp.post(f"/programs/<{_ID}:program_id>/tandems/<{_ID}:tandem_id>/goals/<{_ID}:goal_id>/status")
@@ -1497,7 +1495,7 @@ def goal_status(program_id: int, tandem_id: int, goal_id: int) -> Any:
         tandems.set_goal_status(db, actor, goal_id, status=form.data["status"], now=_now())
         return "goal_status"
 
-    return _goals_post(program_id, tandem_id, "status", _GoalStatusForm(), act, failed_goal=goal_id)
+    return _goals_post(program_id, tandem_id, "status", _GoalStatusForm, act, failed_goal=goal_id)
 
 
 @bp.post(f"/programs/<{_ID}:program_id>/tandems/<{_ID}:tandem_id>/actions")
@@ -1520,7 +1518,7 @@ def log_action(program_id: int, tandem_id: int) -> Any:
         program_id,
         tandem_id,
         "action",
-        _ActionForm(),
+        _ActionForm,
         act,
         description="action_description",
         person="_form",
@@ -1668,28 +1666,6 @@ def survey(program_id: int) -> Any:
 # --------------------------------------------------------------------------- progress
 
 
-def _missing(status: completions.CompletionStatus) -> list[str]:
-    """What is still missing for completion, in the page's language."""
-    if status.completion is not None:
-        return []
-    out: list[str] = []
-    more = max(status.sessions_needed - status.sessions_held, 0)
-    if more:
-        out.append(
-            ngettext(
-                "%(num)d more session of at least %(minutes)s minutes",
-                "%(num)d more sessions of at least %(minutes)s minutes",
-                more,
-                minutes=status.min_minutes,
-            )
-        )
-    if status.post_required and not status.post_assessment:
-        out.append(_("the post-assessment"))
-    if status.withdrawn:
-        out.append(_("an active enrolment (you withdrew)"))
-    return out
-
-
 @bp.get(f"/programs/<{_ID}:program_id>/progress")
 def progress(program_id: int) -> str:
     """My progress toward completion: sessions held vs needed, minutes, post-assessment."""
@@ -1707,7 +1683,7 @@ def progress(program_id: int) -> str:
             {
                 "enrollment": e,
                 "status": status,
-                "missing": _missing(status),
+                "missing": pages.missing_texts(status),
                 "post_open": e.role.value in open_post,
                 "percent": 100
                 if status.met

@@ -27,6 +27,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import BadRequest, Unauthorized
 
+from lti import i18n
 from lti.db import get_session
 from lti.i18n import _
 from plugin.access import Actor, ActorRole
@@ -162,6 +163,7 @@ def start(
     LtiCache(get_session()).set(_hash(token), asdict(ws), SESSION_SECONDS)
     set_cookie(response, COOKIE, token, max_age=SESSION_SECONDS)
     g.tandem_web_session = ws
+    i18n.session_loaded()
     return ws
 
 
@@ -180,6 +182,8 @@ def current() -> WebSession | None:
             except TypeError:  # a session written by an older release
                 ws = None
     g.tandem_web_session = ws
+    if ws is not None:
+        i18n.session_loaded()
     return ws
 
 
