@@ -883,7 +883,13 @@ def new_program() -> Any:
     if org is None:  # pragma: no cover - the session's organization exists
         raise NotFound(_("Your organization no longer exists."))
     try:
-        program = programs.create_program(db, org=org, actor=actor.label, **changes)
+        program = programs.create_program(
+            db,
+            org=org,
+            actor=actor.label,
+            default_themes=[_(theme) for theme in programs.DEFAULT_THEMES],
+            **changes,
+        )
         # The creator coordinates what they created (granted as the launch platform does).
         coordinators.add_coordinator(
             db,

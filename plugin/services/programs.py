@@ -49,13 +49,15 @@ __all__ = [
 
 MAX_PROGRAM_DAYS = 3 * 366
 
+#: The monthly themes of a program created without a plan (marked for translation: a
+#: page creating a program passes them in its language, see ``default_themes``).
 DEFAULT_THEMES = (
-    "Developer experience",
-    "New tools",
-    "Team culture",
-    "Onboarding",
-    "Career expectations",
-    "Retrospective",
+    N_("Developer experience"),
+    N_("New tools"),
+    N_("Team culture"),
+    N_("Onboarding"),
+    N_("Career expectations"),
+    N_("Retrospective"),
 )
 
 DEFAULT_MATCHING_SETTINGS: dict[str, Any] = {
@@ -154,16 +156,21 @@ def _months(starts_on: date, ends_on: date) -> int:
 
 
 def validate_theme_plan(
-    plan: Sequence[Mapping[str, Any]] | None, *, starts_on: date, ends_on: date
+    plan: Sequence[Mapping[str, Any]] | None,
+    *,
+    starts_on: date,
+    ends_on: date,
+    default_themes: Sequence[str] = DEFAULT_THEMES,
 ) -> list[dict[str, Any]]:
     """A monthly theme plan: ``[{"month": 1, "theme": "New tools"}, ...]``.
 
     Months count from 1, are unique and lie inside the program. ``None`` gives the
-    default six themes, cut to the program's length.
+    ``default_themes`` (:data:`DEFAULT_THEMES` in English, or as the caller translated
+    them), cut to the program's length.
     """
     months = _months(starts_on, ends_on)
     if plan is None:
-        return [{"month": i + 1, "theme": t} for i, t in enumerate(DEFAULT_THEMES[:months])]
+        return [{"month": i + 1, "theme": t} for i, t in enumerate(default_themes[:months])]
     if not isinstance(plan, list | tuple):
         raise ValidationError(N_("theme_plan must be a list of {month, theme}"), field="theme_plan")
     seen: set[int] = set()
@@ -382,9 +389,13 @@ def create_program(
     description: str = "",
     require_senior_consent: bool = True,
     assessment_skills: Sequence[str] | None = None,
+    default_themes: Sequence[str] = DEFAULT_THEMES,
     actor: str,
 ) -> Program:
     """Create a program in status draft.
+
+    Without ``theme_plan``, the months get ``default_themes`` (stored as text: a page
+    passes :data:`DEFAULT_THEMES` in its own language).
 
     Raises:
         ValidationError: A field is malformed (dates, ranges, plan, settings).
@@ -396,7 +407,9 @@ def create_program(
     cadence_days = _int_in(cadence_days, 1, 365, "cadence_days")
     min_session_minutes = _int_in(min_session_minutes, 5, 480, "min_session_minutes")
     target_sessions = _int_in(target_sessions, 1, 100, "target_sessions")
-    plan = validate_theme_plan(theme_plan, starts_on=starts_on, ends_on=ends_on)
+    plan = validate_theme_plan(
+        theme_plan, starts_on=starts_on, ends_on=ends_on, default_themes=default_themes
+    )
     settings = validate_matching_settings(matching_settings)
     rule = validate_completion_rule(
         completion_rule, target_sessions=target_sessions, min_session_minutes=min_session_minutes

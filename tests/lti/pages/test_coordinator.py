@@ -291,6 +291,20 @@ def test_create_program_without_themes_gets_the_default_themes(
     assert [t["theme"] for t in program.theme_plan][:2] == ["Developer experience", "New tools"]
 
 
+def test_a_german_coordinator_gets_the_default_themes_in_german(
+    client: Any, login: Any, world: Any, catalogue: Any, db_session: Session
+) -> None:
+    token = login(world.coordinator, locale="de-DE")
+    res = client.post(f"{BASE}/programs/new", data=program_form(token, theme_1="", theme_2=""))
+    assert res.status_code == 303
+    program = db_session.scalar(select(Program).where(Program.name == "Digital Leaders 2027"))
+    assert program is not None
+    assert [t["theme"] for t in program.theme_plan][:2] == [
+        "Developer Experience",
+        "Neue Werkzeuge",
+    ]
+
+
 INVALID_PROGRAM_FORMS = [
     {
         "name": ("", "“Name” is required."),
