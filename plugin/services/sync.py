@@ -1219,6 +1219,9 @@ class _Run:
         self.seen_ratings: set[tuple[str, str]] = set()
         # the source's active, not erased people (external id, id), read by the manager pass
         self.active_people: list[tuple[str, int]] | None = None
+        # a first sync (the source had no people): person id -> manager id as inserted,
+        # so the manager pass needs not read the 100,000 rows back
+        self.created_managers: dict[int, int | None] = {}
         # when the counts were last written to the run (time.monotonic())
         self.counts_saved_at = 0.0
         # rows created by this run when its tables were last analysed, per table group
@@ -1582,6 +1585,8 @@ class _Run:
         ids = self.bulk.insert_returning_ids(_PEOPLE, columns, rows, ids=allocated)
         if allocated is None:
             run_ids.update(zip((r.external_id for r in new), ids, strict=True))
+        if not self.source_had_people:
+            self.created_managers.update(zip(ids, (row[-3] for row in rows), strict=True))
         source = self.source
         self.bulk.insert_rows(
             _IDENTITIES,
@@ -1608,13 +1613,18 @@ class _Run:
         # The source's active people, for finish() (the manager pass changes no one's
         # active flag, and one run at a time writes this source): one scan, not two.
         active_people: list[tuple[str, int]] = []
-        for ext, pid, manager_id, active, is_erased in self.source_people():
-            ext_to_pid[ext] = pid
-            current[pid] = manager_id
-            if is_erased:
-                erased.add(pid)
-            elif active:
-                active_people.append((ext, pid))
+        if self.source_had_people:
+            for ext, pid, manager_id, active, is_erased in self.source_people():
+                ext_to_pid[ext] = pid
+                current[pid] = manager_id
+                if is_erased:
+                    erased.add(pid)
+                elif active:
+                    active_people.append((ext, pid))
+        else:
+            # A first sync: every person of the source was created by this run (one run
+            # at a time), with the manager known then; and none can be a leaver.
+            ext_to_pid, current = self.run_ids, self.created_managers
         self.active_people = active_people
         facts = self.managers_facts
         wanted: dict[int, int | None] = {}
