@@ -92,6 +92,7 @@ import math
 import operator
 import queue
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -2188,6 +2189,40 @@ def _long_lived_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+#: The interpreter's thread switch interval while a sync runs (the default is 5 ms).
+SYNC_SWITCH_INTERVAL: Final = 0.0005
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_before = 0.0
+
+
+@contextlib.contextmanager
+def _quick_thread_switches() -> Iterator[None]:
+    """Hand the interpreter lock over every 0.5 ms instead of every 5 ms during a sync.
+
+    The run's threads take turns: the reader parses pages while the run's thread waits
+    for PostgreSQL. When the database answers, the run's thread needs the lock back to
+    send the next rows, and at the default interval it waits up to 5 ms for the reader
+    — a dozen times a page, with PostgreSQL idle meanwhile. At 0.5 ms a 100,000-people
+    full sync takes about 4.0 s instead of 4.6-5.2 s (``bench/sync.py``'s setup, three
+    runs each). Process-wide; the previous interval is restored when the last
+    concurrent run ends.
+    """
+    global _switch_users, _switch_before
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_before = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_before, SYNC_SWITCH_INTERVAL))
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_before)
+
+
 def run_sync(
     session_factory: Callable[[], Session],
     *,
@@ -2232,7 +2267,7 @@ def run_sync(
             (a bug in the connector; no run is started).
         Exception: A bug or a database failure, after the run was marked failed.
     """
-    with session_factory() as session, _long_lived_objects_frozen():
+    with session_factory() as session, _long_lived_objects_frozen(), _quick_thread_switches():
         return _Run(
             session,
             session_factory=session_factory,
