@@ -331,7 +331,7 @@ class PersonIdentity(Base):
     # (org_id, person_id) refers to the person *in this organization* (one foreign key:
     # a sync writes 100,000 identities; the organization's deletion cascades via people).
     org_id: Mapped[int] = mapped_column(Integer)
-    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    person_id: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(120))
     external_id: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -343,7 +343,9 @@ class PersonIdentity(Base):
             ["org_id", "person_id"], ["people.org_id", "people.id"], ondelete="CASCADE"
         ),
         UniqueConstraint("org_id", "source", "external_id"),
-        UniqueConstraint("org_id", "person_id", "source"),
+        # One identity per source and person (the person fixes the organization); it
+        # also finds a person's identities, and those the people key cascades to.
+        UniqueConstraint("person_id", "source"),
     )
 
 
