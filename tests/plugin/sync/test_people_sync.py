@@ -625,6 +625,22 @@ def test_five_thousand_people_in_five_pages(
     assert len(statements) < 100
 
 
+def test_pages_commit_without_waiting_for_the_disk_but_the_finish_does(
+    sync: Callable[..., SyncResult], engine: Engine, statements: list[str]
+) -> None:
+    """PostgreSQL: each page's transaction says so itself; the watermark's commit waits."""
+    sync(FakePeopleSource([[person("E1")], [person("E2")], [person("E3")]]))
+    asynchronous = [s for s in statements if s == "set local synchronous_commit to off"]
+    if engine.dialect.name != "postgresql":
+        assert asynchronous == []
+        return
+    assert len(asynchronous) == 3  # one per page, none for the run's start or finish
+    last_page = max(i for i, s in enumerate(statements) if s.startswith("set local"))
+    assert any(s.startswith("update connections set watermark") for s in statements[last_page:]), (
+        "the watermark is written after the last page, in a transaction of its own"
+    )
+
+
 def test_a_failure_while_storing_stops_and_closes_the_source(
     sync: Callable[..., SyncResult],
 ) -> None:
