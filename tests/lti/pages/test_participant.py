@@ -873,6 +873,10 @@ def test_progress_until_completion(
     assert "1 of 2 sessions of at least 45 minutes" in html
     assert "90 minutes (1.5 hours)" in html
     assert "1 more session of at least 45 minutes" in html
+    login(a.mentor, locale="de")
+    german = client.get(url).text
+    assert "90 Minuten (1,5 Stunden)" in german
+    login(a.mentor)
     assert "the post-assessment" in html
     assert f'href="{base(scene)}/self-assessment/post"' in html
     # A third session and the post-assessment complete the program.
