@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from _support import CLK_TCK, proc_cpu, throwaway_database  # bench/_support.py, beside this script
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -510,17 +511,6 @@ def client_process(
 
 # --------------------------------------------------------------------------- CPU accounting
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_cpu(pid: int) -> float | None:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
-
 
 def _all_pids() -> Iterator[int]:
     for name in os.listdir("/proc"):
@@ -576,7 +566,7 @@ def snapshot(groups: dict[str, list[int]]) -> CpuSnapshot:
     for name, pids in groups.items():
         taken[name] = {}
         for pid in pids:
-            value = _proc_cpu(pid)
+            value = proc_cpu(pid)
             if value is not None:
                 taken[name][pid] = value
     return CpuSnapshot(time.monotonic(), taken, _machine())
@@ -682,37 +672,6 @@ class Gunicorn:
 
 
 # --------------------------------------------------------------------------- tools
-
-
-def _admin_urls(url: str) -> tuple[str, str, str]:
-    """(SQLAlchemy URL of the bench DB, libpq URL of the maintenance DB, bench DB name)."""
-    url = url.replace("{pid}", str(os.getpid()))
-    parts = urlsplit(url)
-    dbname = parts.path.lstrip("/")
-    if not dbname or not all(c.isalnum() or c == "_" for c in dbname):
-        raise SystemExit(f"--database-url needs a database name of letters, digits, _ ({dbname!r})")
-    scheme = "postgresql"
-    admin = parts._replace(scheme=scheme, path="/postgres").geturl()
-    return url, admin, dbname
-
-
-@contextlib.contextmanager
-def throwaway_database(url: str) -> Iterator[tuple[str, str]]:
-    """Create the database named in ``url`` (refusing an existing one); drop it at the end."""
-    import psycopg
-
-    sa_url, admin, dbname = _admin_urls(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if exists:
-            raise SystemExit(f"database {dbname} exists; the bench only drops what it created")
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    try:
-        yield sa_url, dbname
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        print(f"  dropped database {dbname}")
 
 
 def setup_tandem(

@@ -46,12 +46,13 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+
+from _support import proc_cpu, throwaway_database  # bench/_support.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -145,12 +146,8 @@ class Phase:
 
 
 def _proc_cpu(pid: int) -> float:
-    """utime + stime of a process, seconds (from /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of a process, seconds (0 once it is gone)."""
+    return proc_cpu(pid) or 0.0
 
 
 def _postgres_cpu() -> dict[int, float]:
@@ -286,36 +283,6 @@ def start_fake(users: int, cert: Path, seed: int) -> Fake:
             return Fake(proc, found.group(1).decode())
     proc.kill()
     raise SystemExit(f"the SuccessFactors fake did not start: {line.decode(errors='replace')}")
-
-
-def _admin_urls(url: str) -> tuple[str, str, str]:
-    """(SQLAlchemy URL of the bench DB, libpq URL of the maintenance DB, bench DB name)."""
-    url = url.replace("{pid}", str(os.getpid()))
-    parts = urlsplit(url)
-    dbname = parts.path.lstrip("/")
-    if not dbname or not all(c.isalnum() or c == "_" for c in dbname):
-        raise SystemExit(f"--database-url needs a database name of letters, digits, _ ({dbname!r})")
-    admin = parts._replace(scheme="postgresql", path="/postgres").geturl()
-    return url, admin, dbname
-
-
-@contextlib.contextmanager
-def throwaway_database(url: str) -> Iterator[tuple[str, str]]:
-    """Create the database named in ``url`` (refusing an existing one); drop it at the end."""
-    import psycopg
-
-    sa_url, admin, dbname = _admin_urls(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-        if exists:
-            raise SystemExit(f"database {dbname} exists; the bench only drops what it created")
-        conn.execute(f'CREATE DATABASE "{dbname}"')
-    try:
-        yield sa_url, dbname
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        print(f"  dropped database {dbname}")
 
 
 def setup_tandem(sa_url: str, secret: str, fake_url: str, key: Path, cert: Path, page: int) -> None:
