@@ -10,7 +10,7 @@ are the real ones (the connector's retries just do not sleep).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +27,18 @@ from lti.connectors import EXTENSION, build_connector_registry
 from lti.db import get_engine
 from plugin.models import (
     Connection,
-    EnrollmentRole,
-    MentoringSession,
     OutboxMessage,
     OutboxStatus,
     Person,
     PersonIdentity,
     Program,
     QuarantinedRecord,
-    SessionStatus,
     SyncRun,
-    Tandem,
     TandemMember,
-    TandemStatus,
 )
-from plugin.services import completions, enrollments, organizations, programs
+from plugin.services import completions
 from tests.lti.test_cli_connections import FAST, KeyPair, add_args, fails, make_key_pair, ok
+from tests.synced_program import running_program
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = T0 + timedelta(days=170)
@@ -170,88 +166,15 @@ def _check_people(app: Flask, tenant: FakeTenant) -> None:
 def _program(app: Flask, pairs: int) -> list[tuple[int, int]]:
     """A running program with ``pairs`` active tandems of synced people, each with six
     60-minute sessions held; returns (mentor, mentee) enrollment ids."""
-    with Session(get_engine(app)) as s:
-        org = organizations.get_organization(s, "acme")
-        program = programs.create_program(
-            s,
-            org=org,
-            name="Reverse Mentoring 2026",
-            format="one_to_one",
-            starts_on=date(2026, 3, 1),
-            ends_on=date(2026, 9, 1),
-            completion_rule={
-                "min_sessions": 6,
-                "min_minutes": 30,
-                "require_post_assessment": False,
-            },
-            actor="test",
-        )
-        programs.set_program_status(s, program, "enrolling", actor="test")
-        people = s.scalars(
-            select(Person)
-            .where(Person.org_id == org.id, Person.active.is_(True))
-            .order_by(Person.id)
-            .limit(pairs * 2)
-        ).all()
-        out = []
-        for k in range(pairs):
-            mentor_person, mentee_person = people[2 * k], people[2 * k + 1]
-            enr = [
-                enrollments.enroll(
-                    s,
-                    program=program,
-                    person=p,
-                    role=role,
-                    consent=True,
-                    languages=["en"],
-                    actor="test",
-                )
-                for p, role in (
-                    (mentor_person, EnrollmentRole.MENTOR),
-                    (mentee_person, EnrollmentRole.MENTEE),
-                )
-            ]
-            tandem = Tandem(
-                org_id=org.id,
-                program_id=program.id,
-                status=TandemStatus.ACTIVE,
-                score=1.0,
-                approved_by="test",
-                approved_at=T0,
-                status_changed_at=T0,
-                activated_at=T0,
-                kickoff={"expectations": "Learn", "meeting_mode": "video"},
-            )
-            for p, e in zip((mentor_person, mentee_person), enr, strict=True):
-                tandem.members.append(
-                    TandemMember(
-                        org_id=org.id,
-                        enrollment_id=e.id,
-                        person_id=p.id,
-                        role=e.role,
-                        accepted_at=T0,
-                        confidentiality_accepted_at=T0,
-                    )
-                )
-            s.add(tandem)
-            s.flush()
-            for i in range(6):
-                when = T0 + timedelta(days=25 * i + 1)
-                s.add(
-                    MentoringSession(
-                        org_id=org.id,
-                        tandem_id=tandem.id,
-                        status=SessionStatus.HELD,
-                        scheduled_at=when,
-                        held_at=when,
-                        minutes=60,
-                    )
-                )
-            out.append((enr[0].id, enr[1].id))
-        for step in ("matching", "running"):
-            programs.set_program_status(s, program, step, actor="test")
-        s.commit()
-        return out
+    return running_program(
+        app,
+        org_slug="acme",
+        name="Reverse Mentoring 2026",
+        pairs=pairs,
+        start=T0,
+        days_apart=25,
+        actor="test",
+    )
 
 
 def _complete(app: Flask, *enrollment_ids: int) -> None:

@@ -33,20 +33,15 @@ from lti.connectors import EXTENSION, build_connector_registry
 from lti.db import get_engine
 from plugin.models import (
     Connection,
-    EnrollmentRole,
-    MentoringSession,
     OutboxMessage,
     OutboxStatus,
     Person,
     PersonIdentity,
-    SessionStatus,
     SyncRun,
-    Tandem,
     TandemMember,
-    TandemStatus,
 )
 from plugin.ports import ConnectionConfig
-from plugin.services import completions, enrollments, organizations, programs
+from plugin.services import completions
 from tests.judge_sf.fake import (
     EVENTS_PATH,
     HISTORY_PATH,
@@ -60,6 +55,7 @@ from tests.judge_sf.fake import (
     serving,
 )
 from tests.lti.test_cli_connections import KeyPair, make_key_pair
+from tests.synced_program import running_program
 
 JUDGE = {"successfactors": "tests.judge_sf.test_judge:JudgeConnector"}
 PAGE = 20  # the fake's server-side page size cap
@@ -505,85 +501,16 @@ def test_connection_test_refuses_an_unregistered_certificate(
 def make_program(app: Flask, pairs: int) -> list[int]:
     """A running program with ``pairs`` active tandems of synced people, six 60-minute
     sessions held each; returns the enrollment ids."""
-    with Session(get_engine(app)) as s:
-        org = organizations.get_organization(s, "judge")
-        program = programs.create_program(
-            s,
-            org=org,
-            name="Judged Mentoring",
-            format="one_to_one",
-            starts_on=date(2026, 3, 1),
-            ends_on=date(2026, 9, 1),
-            completion_rule={
-                "min_sessions": 6,
-                "min_minutes": 30,
-                "require_post_assessment": False,
-            },
-            actor="judge",
-        )
-        programs.set_program_status(s, program, "enrolling", actor="judge")
-        people = s.scalars(
-            select(Person)
-            .where(Person.org_id == org.id, Person.active.is_(True))
-            .order_by(Person.id)
-            .limit(pairs * 2)
-        ).all()
-        ids: list[int] = []
-        for k in range(pairs):
-            duo = (people[2 * k], people[2 * k + 1])
-            enrolled = [
-                enrollments.enroll(
-                    s,
-                    program=program,
-                    person=p,
-                    role=role,
-                    consent=True,
-                    languages=["en"],
-                    actor="judge",
-                )
-                for p, role in zip(duo, (EnrollmentRole.MENTOR, EnrollmentRole.MENTEE), strict=True)
-            ]
-            tandem = Tandem(
-                org_id=org.id,
-                program_id=program.id,
-                status=TandemStatus.ACTIVE,
-                score=1.0,
-                approved_by="judge",
-                approved_at=T0,
-                status_changed_at=T0,
-                activated_at=T0,
-                kickoff={"expectations": "Learn", "meeting_mode": "video"},
-            )
-            for p, e in zip(duo, enrolled, strict=True):
-                tandem.members.append(
-                    TandemMember(
-                        org_id=org.id,
-                        enrollment_id=e.id,
-                        person_id=p.id,
-                        role=e.role,
-                        accepted_at=T0,
-                        confidentiality_accepted_at=T0,
-                    )
-                )
-            s.add(tandem)
-            s.flush()
-            for i in range(6):
-                when = T0 + timedelta(days=20 * i + 1)
-                s.add(
-                    MentoringSession(
-                        org_id=org.id,
-                        tandem_id=tandem.id,
-                        status=SessionStatus.HELD,
-                        scheduled_at=when,
-                        held_at=when,
-                        minutes=60,
-                    )
-                )
-            ids += [e.id for e in enrolled]
-        for step in ("matching", "running"):
-            programs.set_program_status(s, program, step, actor="judge")
-        s.commit()
-        return ids
+    duos = running_program(
+        app,
+        org_slug="judge",
+        name="Judged Mentoring",
+        pairs=pairs,
+        start=T0,
+        days_apart=20,
+        actor="judge",
+    )
+    return [enrollment for duo in duos for enrollment in duo]
 
 
 def complete(app: Flask, ids: list[int]) -> None:
