@@ -2233,7 +2233,7 @@ def retry_message(program_id: int, message_id: int) -> Any:
         message: OutboxMessage | None = outbox.get_message(db, actor, message_id)
     except (NotFound, PermissionDenied):
         message = None
-    if message is None or outbox.program_id_of(message) != program.id:
+    if message is None or message.program_id != program.id:
         raise NotFound(_("This message does not exist in this program."))
     if message.status is not OutboxStatus.DEAD:
         _add_error(

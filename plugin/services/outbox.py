@@ -34,7 +34,9 @@ The admin views (:func:`list_messages`, :func:`get_message`, :func:`retry`,
 :func:`retry_dead`) are for organization admins: payloads carry personal data. A program's
 coordinators see and retry the messages of that program only
 (:func:`list_program_messages`, :func:`get_message`, :func:`retry`); a message belongs to
-the program it was enqueued for (``OutboxMessage.program_id``, :func:`program_id_of`).
+the program it was enqueued for (``OutboxMessage.program_id``, set by
+:func:`plugin.services.writeback.enqueue`; messages older than the column got it from their
+payloads in migration 0008).
 """
 
 from __future__ import annotations
@@ -81,7 +83,6 @@ __all__ = [
     "list_messages",
     "list_program_messages",
     "outbound",
-    "program_id_of",
     "record_failure",
     "record_success",
     "redact_error",
@@ -476,22 +477,13 @@ def _status(value: str | OutboxStatus) -> OutboxStatus:
         ) from None
 
 
-def program_id_of(message: OutboxMessage) -> int | None:
-    """The program a message is about, ``None`` for none (or a deleted program).
-
-    Set when the message is enqueued (:func:`plugin.services.writeback.enqueue`); messages
-    older than the column got it from their payloads (migration 0008).
-    """
-    return message.program_id
-
-
 def get_message(session: Session, actor: Actor, message_id: int) -> OutboxMessage:
     """One message of the actor's organization, payload included.
 
     Args:
         session: The unit of work.
         actor: An admin of the organization, or a coordinator of the program the message
-            is about (:func:`program_id_of`).
+            is about (``program_id``).
         message_id: The message.
 
     Raises:
@@ -625,7 +617,7 @@ def retry(
     Args:
         session: The unit of work.
         actor: An admin of the organization, or a coordinator of the program the message
-            is about (:func:`program_id_of`).
+            is about (``program_id``).
         message_id: The message.
         now: The current time; :func:`plugin.db.utcnow` by default.
 

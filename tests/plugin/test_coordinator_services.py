@@ -413,9 +413,9 @@ def test_a_coordinator_reads_and_retries_only_their_programs_messages(
         m.status = OutboxStatus.DEAD
     db_session.flush()
     mine = messages["progress"]
-    assert outbox.program_id_of(mine) == program.id
-    assert outbox.program_id_of(messages["completion"]) == program.id
-    assert outbox.program_id_of(messages["none"]) is None
+    assert mine.program_id == program.id
+    assert messages["completion"].program_id == program.id
+    assert messages["none"].program_id is None
     assert outbox.get_message(db_session, coordinator, mine.id).id == mine.id
     retried = outbox.retry(db_session, coordinator, mine.id, now=NOW)
     assert (retried.status, retried.attempts) == (OutboxStatus.PENDING, 0)

@@ -72,8 +72,8 @@ def test_the_program_listing_goes_by_the_column_not_the_payload(
     by_payload_only = enqueue(db_session, org, "b", {"program": {"id": program.id}})
     found = outbox.list_program_messages(db_session, coordinator, program_id=program.id)
     assert [m.id for m in found] == [by_column.id]
-    assert outbox.program_id_of(by_column) == program.id
-    assert outbox.program_id_of(by_payload_only) is None
+    assert by_column.program_id == program.id
+    assert by_payload_only.program_id is None
     assert outbox.get_message(db_session, coordinator, by_column.id).id == by_column.id
     with pytest.raises(PermissionDenied):
         outbox.get_message(db_session, coordinator, by_payload_only.id)
