@@ -27,8 +27,12 @@ RSS (``wait4`` → ``ru_maxrss``) are read when it exits:
 
 "sync s" is the time the command spent in the sync itself (``run_sync``), which is what is
 compared with the floor's time for the pages; "wall s" adds the process start (imports,
-app). Exit status: 0; 2 if a phase failed or the data is wrong; 1 with ``--check`` when a
-target is missed.
+app). "PG CPU s" is what every PostgreSQL process spent during the phase (sampled from
+/proc every 50 ms, so a backend that exits with the child is counted); after the targets,
+the **CPU budget** of the full sync — Tandem's CPU inside ``run_sync`` (``--json``'s
+``cpu_seconds``), PostgreSQL's and the fake's — divided by the cores is the wall time no
+schedule could beat, printed beside the floor. Exit status: 0; 2 if a phase failed or the
+data is wrong; 1 with ``--check`` when a target is missed.
 """
 
 from __future__ import annotations
